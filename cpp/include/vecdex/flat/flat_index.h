@@ -1,0 +1,28 @@
+// Exact search: every row scored, blocked so a tile of rows stays in cache while a group of
+// queries is scored against it. The ground truth for tests and the exact-scan path of filtered
+// search.
+#pragma once
+
+#include <memory>
+
+#include "vecdex/index_base.h"
+
+namespace vecdex {
+
+class FlatIndex final : public IndexBase {
+ public:
+  FlatIndex(std::size_t dim, Metric metric) : IndexBase(dim, metric) {}
+  IndexKind kind() const override { return IndexKind::Flat; }
+  static std::unique_ptr<FlatIndex> load(const IndexFileReader& r, bool view);
+
+  // Exact k best among `rows` (or all rows when rows is nullptr) for one prepared query.
+  std::vector<Neighbor> scan(const float* query, std::size_t k, const RowPredicate* filter) const;
+
+ protected:
+  void index_new_rows(node_t, std::size_t, int) override {}
+  void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                       std::int64_t* ids, float* distances) const override;
+  void write_sections(IndexFileWriter& w) const override;
+};
+
+}  // namespace vecdex

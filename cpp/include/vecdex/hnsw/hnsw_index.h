@@ -1,0 +1,66 @@
+// Hierarchical navigable small-world graph (Malkov & Yashunin) over any VectorStore: parallel
+// insertion with per-node locks, seedable levels, and a search loop that takes a row predicate.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "vecdex/hnsw/graph.h"
+#include "vecdex/index_base.h"
+#include "vecdex/search/visited.h"
+
+namespace vecdex {
+
+struct HnswParams {
+  std::size_t M = 16;
+  std::size_t ef_construction = 200;
+  std::uint64_t seed = 0;
+};
+
+constexpr std::size_t kDefaultEf = 64;
+
+class HnswIndex final : public IndexBase {
+ public:
+  HnswIndex(std::size_t dim, Metric metric, const HnswParams& params);
+  IndexKind kind() const override { return IndexKind::Hnsw; }
+  const HnswParams& params() const { return params_; }
+  std::map<std::string, std::size_t> memory_usage() const override;
+  static std::unique_ptr<HnswIndex> load(const IndexFileReader& r, bool view);
+
+ protected:
+  void index_new_rows(node_t first, std::size_t n, int num_threads) override;
+  void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                       std::int64_t* ids, float* distances) const override;
+  void write_sections(IndexFileWriter& w) const override;
+
+ private:
+  // Level of row i: a pure function of (seed, i), so levels do not depend on threads or batching.
+  int draw_level(node_t i) const;
+  void insert(node_t q);
+  // Beam search on one level from `entry`; returns up to ef closest accepted rows, best first.
+  template <bool kBuilding>
+  std::vector<Neighbor> search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
+                                     std::size_t ef, const RowPredicate* filter) const;
+  // Greedy walk down the upper levels to the closest row at `stop_level`.
+  template <bool kBuilding>
+  Neighbor descend(QueryDistance& qd, Neighbor from, int top_level, int stop_level) const;
+  // Hnsw's neighbour-diversity heuristic: keep a candidate only if it is closer to the base
+  // than to every neighbour kept so far.
+  void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const;
+  void connect(node_t q, const std::vector<Neighbor>& neighbors, int level);
+  std::size_t copy_links(node_t i, int level, node_t* out, bool locked) const;
+
+  void lock(node_t i) const;
+  void unlock(node_t i) const;
+
+  HnswParams params_;
+  double level_scale_;
+  HnswGraph graph_;
+  mutable VisitedPool visited_;
+  std::mutex entry_mu_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> node_locks_;
+};
+
+}  // namespace vecdex

@@ -1,0 +1,73 @@
+// What every index shares: dimension, metric, full-precision rows, user ids, input checks,
+// and the lock that keeps adds and searches apart.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+
+#include "vecdex/common.h"
+#include "vecdex/io/file_format.h"
+#include "vecdex/label_map.h"
+#include "vecdex/search/predicate.h"
+#include "vecdex/search/topk.h"
+#include "vecdex/storage/float_store.h"
+
+namespace vecdex {
+
+// Per-call settings: arguments, never index state, so concurrent searches can differ.
+struct SearchParams {
+  std::size_t ef = 0;                      // HNSW beam width; 0 means the index's default
+  const RowPredicate* filter = nullptr;    // rows that may be returned; nullptr means all
+  int num_threads = 0;                     // 0 means all cores
+};
+
+class IndexBase {
+ public:
+  IndexBase(std::size_t dim, Metric metric);
+  virtual ~IndexBase() = default;
+
+  std::size_t dim() const { return dim_; }
+  Metric metric() const { return metric_; }
+  std::size_t size() const;
+  bool read_only() const { return store_.rows().is_view(); }
+  virtual IndexKind kind() const = 0;
+
+  // Adds n rows; ids may be nullptr (then next_default(), +1, ...). Checks everything first, so
+  // a rejected call changes nothing.
+  void add(const float* rows, std::size_t n, const label_t* ids, int num_threads);
+  // ids: n*k (-1 where fewer than k results), distances: n*k (+inf there).
+  void search(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params, std::int64_t* ids,
+              float* distances) const;
+
+  void save(const std::string& path) const;
+  virtual std::map<std::string, std::size_t> memory_usage() const;
+
+  const LabelMap& labels() const { return labels_; }
+  // Copies the stored rows of the given ids (normalised, for cosine); InvalidArgument if absent.
+  void get_vectors(const label_t* ids, std::size_t n, float* out) const;
+
+ protected:
+  // Called with the rows already stored and normalised, under the exclusive lock.
+  virtual void index_new_rows(node_t first, std::size_t n, int num_threads) = 0;
+  virtual void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                               std::int64_t* ids, float* distances) const = 0;
+  virtual void write_sections(IndexFileWriter& w) const = 0;
+  void load_common(const IndexFileReader& r, bool view);
+
+  // Copies queries into the stored space (checked finite, normalised for cosine).
+  std::unique_ptr<float[]> prepare_queries(const float* queries, std::size_t nq) const;
+  void write_ids(const std::vector<Neighbor>& best, std::size_t k, std::int64_t* ids, float* distances) const;
+
+  std::size_t dim_;
+  Metric metric_;
+  FloatStore store_;
+  LabelMap labels_;
+  mutable std::shared_mutex rw_;
+};
+
+// Opens any vecdex index file.
+std::unique_ptr<IndexBase> load_index(const std::string& path, bool mmap);
+
+}  // namespace vecdex

@@ -1,0 +1,110 @@
+#include "vecdex/flat/flat_index.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "vecdex/threading.h"
+
+namespace vecdex {
+namespace {
+
+// 256 rows of 384 floats are 384 KiB: a tile stays in L2 while a query group is scored on it.
+constexpr std::size_t kTileBytes = 384 * 1024;
+constexpr std::size_t kQueryGroup = 16;
+
+std::size_t tile_rows(std::size_t dim) {
+  const std::size_t r = kTileBytes / (dim * sizeof(float));
+  return std::max<std::size_t>(16, std::min<std::size_t>(r, 4096));
+}
+
+void push_tile(TopK& top, const float* d, node_t first, std::size_t n, const RowPredicate* filter) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (d[i] < top.worst() && (!filter || filter->accepts(first + static_cast<node_t>(i))))
+      top.push(d[i], first + static_cast<node_t>(i));
+  }
+}
+
+}  // namespace
+
+std::vector<Neighbor> FlatIndex::scan(const float* query, std::size_t k, const RowPredicate* filter) const {
+  const std::size_t n = labels_.size(), tile = tile_rows(dim_);
+  auto qd = store_.query_distance(query);
+  TopK top(k);
+  std::vector<float> d(tile);
+  for (std::size_t start = 0; start < n; start += tile) {
+    const std::size_t m = std::min(tile, n - start);
+    qd->distances_range(static_cast<node_t>(start), m, d.data());
+    push_tile(top, d.data(), static_cast<node_t>(start), m, filter);
+  }
+  return top.sorted();
+}
+
+void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                                std::int64_t* ids, float* distances) const {
+  const std::size_t n = labels_.size(), tile = tile_rows(dim_);
+  const int threads = resolve_num_threads(params.num_threads);
+  FirstError err;
+
+  if (nq >= static_cast<std::size_t>(threads) || n < 4 * tile) {
+    // Many queries: threads take groups of queries; each group walks the rows tile by tile.
+    const std::int64_t groups = static_cast<std::int64_t>((nq + kQueryGroup - 1) / kQueryGroup);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (std::int64_t g = 0; g < groups; ++g) {
+      err.run([&] {
+        const std::size_t q0 = std::size_t(g) * kQueryGroup, qn = std::min(kQueryGroup, nq - q0);
+        std::vector<std::unique_ptr<QueryDistance>> qd;
+        std::vector<TopK> tops;
+        for (std::size_t j = 0; j < qn; ++j) {
+          qd.push_back(store_.query_distance(queries + (q0 + j) * dim_));
+          tops.emplace_back(k);
+        }
+        std::vector<float> d(tile);
+        for (std::size_t start = 0; start < n; start += tile) {
+          const std::size_t m = std::min(tile, n - start);
+          for (std::size_t j = 0; j < qn; ++j) {
+            qd[j]->distances_range(static_cast<node_t>(start), m, d.data());
+            push_tile(tops[j], d.data(), static_cast<node_t>(start), m, params.filter);
+          }
+        }
+        for (std::size_t j = 0; j < qn; ++j) write_ids(tops[j].sorted(), k, ids + (q0 + j) * k, distances + (q0 + j) * k);
+      });
+    }
+  } else {
+    // Few queries, many cores: split the rows of each query across threads, then merge.
+    for (std::size_t q = 0; q < nq; ++q) {
+      std::vector<std::vector<Neighbor>> partial(threads);
+      const std::size_t chunk = (n + threads - 1) / threads;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+      for (int t = 0; t < threads; ++t) {
+        err.run([&] {
+          const std::size_t lo = std::min(n, std::size_t(t) * chunk), hi = std::min(n, lo + chunk);
+          auto qd = store_.query_distance(queries + q * dim_);
+          TopK top(k);
+          std::vector<float> d(tile);
+          for (std::size_t start = lo; start < hi; start += tile) {
+            const std::size_t m = std::min(tile, hi - start);
+            qd->distances_range(static_cast<node_t>(start), m, d.data());
+            push_tile(top, d.data(), static_cast<node_t>(start), m, params.filter);
+          }
+          partial[t] = top.sorted();
+        });
+      }
+      err.rethrow();
+      TopK merged(k);
+      for (const auto& p : partial)
+        for (const Neighbor& nb : p) merged.push(nb.distance, nb.id);
+      write_ids(merged.sorted(), k, ids + q * k, distances + q * k);
+    }
+  }
+  err.rethrow();
+}
+
+void FlatIndex::write_sections(IndexFileWriter&) const {}  // rows and ids are all it has
+
+std::unique_ptr<FlatIndex> FlatIndex::load(const IndexFileReader& r, bool view) {
+  auto index = std::make_unique<FlatIndex>(r.info().dim, r.info().metric);
+  index->load_common(r, view);
+  return index;
+}
+
+}  // namespace vecdex

@@ -1,0 +1,298 @@
+#include "vecdex/hnsw/hnsw_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <queue>
+
+#include "vecdex/simd/prefetch.h"
+#include "vecdex/threading.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define VECDEX_PAUSE() _mm_pause()
+#else
+#define VECDEX_PAUSE() ((void)0)
+#endif
+
+namespace vecdex {
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+using MinHeap = std::priority_queue<Neighbor, std::vector<Neighbor>, std::greater<Neighbor>>;
+constexpr int kMaxLevel = 32;
+
+}  // namespace
+
+HnswIndex::HnswIndex(std::size_t dim, Metric metric, const HnswParams& params)
+    : IndexBase(dim, metric), params_(params), graph_(params.M) {
+  if (params.M < 2 || params.M > 512) throw InvalidArgument("M must be between 2 and 512, got " + std::to_string(params.M));
+  if (params.ef_construction < 1)
+    throw InvalidArgument("ef_construction must be positive, got " + std::to_string(params.ef_construction));
+  level_scale_ = 1.0 / std::log(double(params.M));
+}
+
+int HnswIndex::draw_level(node_t i) const {
+  const std::uint64_t h = splitmix64(params_.seed * 0x2545F4914F6CDD1Dull ^ splitmix64(i));
+  const double u = (double((h >> 11) + 1)) * (1.0 / 9007199254740992.0);  // (0, 1]
+  const int level = static_cast<int>(-std::log(u) * level_scale_);
+  return std::min(level, kMaxLevel);
+}
+
+void HnswIndex::lock(node_t i) const {
+  std::atomic<std::uint8_t>& l = node_locks_[i];
+  while (l.exchange(1, std::memory_order_acquire)) {
+    while (l.load(std::memory_order_relaxed)) VECDEX_PAUSE();
+  }
+}
+void HnswIndex::unlock(node_t i) const { node_locks_[i].store(0, std::memory_order_release); }
+
+std::size_t HnswIndex::copy_links(node_t i, int level, node_t* out, bool locked) const {
+  if (locked) lock(i);
+  const node_t* l = graph_.links(i, level);
+  const std::size_t n = l[0];
+  std::copy(l + 1, l + 1 + n, out);
+  if (locked) unlock(i);
+  return n;
+}
+
+template <bool kBuilding>
+Neighbor HnswIndex::descend(QueryDistance& qd, Neighbor cur, int top_level, int stop_level) const {
+  std::vector<node_t> links(graph_.M() + 1);
+  std::vector<float> d(graph_.M() + 1);
+  for (int level = top_level; level > stop_level; --level) {
+    bool moved = true;
+    while (moved) {
+      moved = false;
+      const std::size_t n = copy_links(cur.id, level, links.data(), kBuilding);
+      qd.distances(links.data(), n, d.data());
+      for (std::size_t j = 0; j < n; ++j) {
+        if (d[j] < cur.distance) {
+          cur = {d[j], links[j]};
+          moved = true;
+        }
+      }
+    }
+  }
+  return cur;
+}
+
+template <bool kBuilding>
+std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
+                                              std::size_t ef, const RowPredicate* filter) const {
+  const std::size_t max_links = graph_.max_links(level);
+  std::vector<node_t> links(max_links), fresh(max_links);
+  std::vector<float> d(max_links);
+  std::vector<Neighbor> cand_storage;
+  cand_storage.reserve(ef * 4);
+  MinHeap candidates(std::greater<Neighbor>(), std::move(cand_storage));
+  TopK top(ef);
+
+  visited.mark(entry.id);
+  candidates.push(entry);
+  if (!filter || filter->accepts(entry.id)) top.push(entry.distance, entry.id);
+
+  while (!candidates.empty()) {
+    const Neighbor c = candidates.top();
+    if (c.distance > top.worst()) break;  // worst() is +inf until ef results are held
+    candidates.pop();
+    if (!kBuilding && !candidates.empty()) prefetch_l1(graph_.links(candidates.top().id, level));
+
+    const std::size_t n = copy_links(c.id, level, links.data(), kBuilding);
+    std::size_t m = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (visited.first_visit(links[j])) fresh[m++] = links[j];
+    }
+    if (m == 0) continue;
+    qd.distances(fresh.data(), m, d.data());
+    for (std::size_t j = 0; j < m; ++j) {
+      if (d[j] < top.worst()) {
+        candidates.push({d[j], fresh[j]});
+        if (!filter || filter->accepts(fresh[j])) top.push(d[j], fresh[j]);
+      }
+    }
+  }
+  return top.sorted();
+}
+
+void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const {
+  if (candidates.size() <= max_count) return;
+  std::sort(candidates.begin(), candidates.end());
+  std::vector<Neighbor> kept;
+  kept.reserve(max_count);
+  for (const Neighbor& c : candidates) {
+    if (kept.size() >= max_count) break;
+    bool diverse = true;
+    for (const Neighbor& k : kept) {
+      if (store_.pair_distance(c.id, k.id) < c.distance) {
+        diverse = false;
+        break;
+      }
+    }
+    if (diverse) kept.push_back(c);
+  }
+  candidates.swap(kept);
+}
+
+void HnswIndex::connect(node_t q, const std::vector<Neighbor>& neighbors, int level) {
+  const std::size_t max_links = graph_.max_links(level);
+  lock(q);
+  node_t* own = graph_.links(q, level);
+  own[0] = static_cast<node_t>(std::min(neighbors.size(), max_links));
+  for (std::size_t j = 0; j < own[0]; ++j) own[1 + j] = neighbors[j].id;
+  unlock(q);
+
+  std::vector<Neighbor> pool;
+  for (const Neighbor& nb : neighbors) {
+    lock(nb.id);
+    node_t* l = graph_.links(nb.id, level);
+    bool present = false;
+    for (node_t j = 1; j <= l[0]; ++j) present |= (l[j] == q);
+    if (!present) {
+      if (l[0] < max_links) {
+        l[1 + l[0]] = q;
+        ++l[0];
+      } else {
+        pool.clear();
+        pool.push_back({nb.distance, q});
+        for (node_t j = 1; j <= l[0]; ++j) pool.push_back({store_.pair_distance(nb.id, l[j]), l[j]});
+        select_neighbors(pool, max_links);
+        l[0] = static_cast<node_t>(pool.size());
+        for (std::size_t j = 0; j < pool.size(); ++j) l[1 + j] = pool[j].id;
+      }
+    }
+    unlock(nb.id);
+  }
+}
+
+void HnswIndex::insert(node_t q) {
+  const int level = graph_.level(q);
+  std::unique_lock<std::mutex> entry_lock(entry_mu_);
+  const node_t entry = graph_.entry();
+  const int top = graph_.max_level();
+  if (entry == kNoNode) {
+    graph_.set_entry(q, level);
+    return;
+  }
+  // A row that becomes the new top keeps the entry lock until it is linked, so no other insert
+  // starts from a half-built entry point; that happens for about one row in M.
+  if (level <= top) entry_lock.unlock();
+
+  auto qd = store_.query_distance(store_.row(q));
+  Neighbor cur{qd->distance(entry), entry};
+  cur = descend<true>(*qd, cur, top, level);
+  auto visited = visited_.acquire(graph_.size());
+  for (int l = std::min(level, top); l >= 0; --l) {
+    if (l != std::min(level, top)) visited->prepare(graph_.size());
+    std::vector<Neighbor> found = search_level<true>(*qd, *visited, cur, l, params_.ef_construction, nullptr);
+    found.erase(std::remove_if(found.begin(), found.end(), [q](const Neighbor& nb) { return nb.id == q; }),
+                found.end());
+    if (found.empty()) continue;
+    cur = found.front();
+    select_neighbors(found, params_.M);
+    connect(q, found, l);
+  }
+  if (level > top) graph_.set_entry(q, level);
+}
+
+void HnswIndex::index_new_rows(node_t first, std::size_t n, int num_threads) {
+  std::vector<std::uint8_t> levels(n);
+  for (std::size_t i = 0; i < n; ++i) levels[i] = static_cast<std::uint8_t>(draw_level(static_cast<node_t>(first + i)));
+  graph_.grow(levels.data(), n);
+  const std::size_t total = graph_.size();
+  node_locks_.reset(new std::atomic<std::uint8_t>[total]);
+  for (std::size_t i = 0; i < total; ++i) node_locks_[i].store(0, std::memory_order_relaxed);
+
+  std::size_t start = 0;
+  if (graph_.entry() == kNoNode) {
+    insert(first);
+    start = 1;
+  }
+  const int threads = resolve_num_threads(num_threads);
+  FirstError err;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
+  for (std::int64_t i = static_cast<std::int64_t>(start); i < static_cast<std::int64_t>(n); ++i) {
+    err.run([&] { insert(static_cast<node_t>(first + i)); });
+  }
+  err.rethrow();
+}
+
+void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                                std::int64_t* ids, float* distances) const {
+  const std::size_t ef = std::max(k, params.ef ? params.ef : kDefaultEf);
+  const int threads = resolve_num_threads(params.num_threads);
+  const int use_threads = static_cast<int>(std::min<std::size_t>(threads, nq));
+  FirstError err;
+#pragma omp parallel num_threads(use_threads)
+  {
+    err.run([&] {
+      auto visited = visited_.acquire(graph_.size());
+#pragma omp for schedule(dynamic, 4)
+      for (std::int64_t qi = 0; qi < static_cast<std::int64_t>(nq); ++qi) {
+        const float* q = queries + std::size_t(qi) * dim_;
+        auto qd = store_.query_distance(q);
+        Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
+        cur = descend<false>(*qd, cur, graph_.max_level(), 0);
+        visited->prepare(graph_.size());
+        std::vector<Neighbor> best = search_level<false>(*qd, *visited, cur, 0, ef, params.filter);
+        write_ids(best, k, ids + std::size_t(qi) * k, distances + std::size_t(qi) * k);
+      }
+    });
+  }
+  err.rethrow();
+}
+
+std::map<std::string, std::size_t> HnswIndex::memory_usage() const {
+  auto m = IndexBase::memory_usage();
+  std::shared_lock<std::shared_mutex> g(rw_);
+  m["graph"] = graph_.memory_bytes();
+  return m;
+}
+
+void HnswIndex::write_sections(IndexFileWriter& w) const {
+  Params p;
+  p.set("M", std::uint64_t(params_.M));
+  p.set("ef_construction", std::uint64_t(params_.ef_construction));
+  p.set("seed", params_.seed);
+  p.set("entry", std::uint64_t(graph_.entry()));
+  p.set("max_level", std::uint64_t(graph_.max_level() + 1));  // stored +1 so an empty graph is 0
+  const std::string text = p.serialize();
+  w.add_section(section::kParams, text.data(), text.size());
+  w.add_array(section::kGraphLevels, graph_.levels());
+  w.add_array(section::kGraphLevel0, graph_.level0());
+  w.add_array(section::kGraphUpperOffsets, graph_.upper_offsets());
+  w.add_array(section::kGraphUpper, graph_.upper());
+}
+
+std::unique_ptr<HnswIndex> HnswIndex::load(const IndexFileReader& r, bool view) {
+  const Params p = r.params();
+  HnswParams hp;
+  hp.M = p.get_u64("M");
+  hp.ef_construction = p.get_u64("ef_construction");
+  hp.seed = p.get_u64("seed");
+  if (hp.M < 2 || hp.M > 512 || hp.ef_construction < 1) throw FormatError("corrupt index file: bad HNSW parameters");
+  const std::uint64_t entry = p.get_u64("entry"), max_level = p.get_u64("max_level");
+  if (max_level > kMaxLevel + 1 || (entry > kMaxNodes && entry != kNoNode))
+    throw FormatError("corrupt index file: bad HNSW entry point");
+  const FileInfo& info = r.info();
+  auto index = std::make_unique<HnswIndex>(info.dim, info.metric, hp);
+  index->load_common(r, view);
+  const std::uint64_t n = info.count;
+  auto levels = r.array<std::uint8_t>(section::kGraphLevels, n, view);
+  auto level0 = r.array<node_t>(section::kGraphLevel0, n * (2 * hp.M + 1), view);
+  auto offsets = r.array<std::uint64_t>(section::kGraphUpperOffsets, n, view);
+  auto ub = r.bytes(section::kGraphUpper);
+  auto upper = r.array<node_t>(section::kGraphUpper, ub.second / sizeof(node_t), view);
+  index->graph_ = HnswGraph::from_arrays(hp.M, std::move(levels), std::move(level0), std::move(offsets),
+                                         std::move(upper), static_cast<node_t>(entry),
+                                         static_cast<int>(max_level) - 1);
+  return index;
+}
+
+}  // namespace vecdex

@@ -1,0 +1,51 @@
+#include "vecdex/label_map.h"
+
+#include <unordered_set>
+
+namespace vecdex {
+
+LabelMap::LabelMap(AlignedArray<label_t> labels) : labels_(std::move(labels)) {
+  rows_.reserve(labels_.size());
+  for (std::size_t i = 0; i < labels_.size(); ++i) {
+    const label_t id = labels_[i];
+    if (id > kMaxLabel || !rows_.emplace(id, static_cast<node_t>(i)).second)
+      throw FormatError("corrupt index file: invalid or repeated id " + std::to_string(id));
+    if (id + 1 > next_default_) next_default_ = id + 1;
+  }
+}
+
+bool LabelMap::find(label_t id, node_t* row) const {
+  auto it = rows_.find(id);
+  if (it == rows_.end()) return false;
+  *row = it->second;
+  return true;
+}
+
+void LabelMap::check_new(const label_t* ids, std::size_t n) const {
+  std::unordered_set<label_t> seen;
+  seen.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ids[i] > kMaxLabel)
+      throw InvalidArgument("id " + std::to_string(ids[i]) + " is out of range: ids must be in [0, 2**63 - 1]");
+    if (!seen.insert(ids[i]).second)
+      throw InvalidArgument("duplicate id " + std::to_string(ids[i]) + " within one add() call");
+    if (rows_.count(ids[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is already in the index");
+  }
+}
+
+void LabelMap::append(const label_t* ids, std::size_t n) {
+  const std::size_t first = labels_.size();
+  labels_.append(ids, n);
+  rows_.reserve(first + n);
+  for (std::size_t i = 0; i < n; ++i) {
+    rows_.emplace(ids[i], static_cast<node_t>(first + i));
+    if (ids[i] + 1 > next_default_) next_default_ = ids[i] + 1;
+  }
+}
+
+std::size_t LabelMap::memory_bytes() const {
+  // Buckets plus one heap node (key, value, next pointer, cached hash) per id.
+  return labels_.bytes() + rows_.bucket_count() * sizeof(void*) + rows_.size() * 32;
+}
+
+}  // namespace vecdex

@@ -1,0 +1,124 @@
+// AVX2 + FMA kernels. Compiled with -mavx2 -mfma; reached only through the dispatcher, after the
+// CPU and OS have been checked. Keep standard-library templates out of this file: an inline
+// instantiation compiled here could be picked by the linker for callers on older CPUs.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "vecdex/simd/kernel_decls.h"
+#include "vecdex/simd/prefetch.h"
+
+namespace vecdex {
+namespace avx2 {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  __m128 sh = _mm_movehdup_ps(lo);
+  lo = _mm_add_ps(lo, sh);
+  sh = _mm_movehl_ps(sh, lo);
+  lo = _mm_add_ss(lo, sh);
+  return _mm_cvtss_f32(lo);
+}
+
+// Mask with the first `rem` (0..7) lanes set, for the tail of a row.
+inline __m256i tail_mask(std::size_t rem) {
+  alignas(32) static const int kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - rem));
+}
+
+float l2sq(const float* a, const float* b, std::size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+    __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+    __m256 t2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+    __m256 t3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+    s0 = _mm256_fmadd_ps(t0, t0, s0);
+    s1 = _mm256_fmadd_ps(t1, t1, s1);
+    s2 = _mm256_fmadd_ps(t2, t2, s2);
+    s3 = _mm256_fmadd_ps(t3, t3, s3);
+  }
+  for (; i + 8 <= d; i += 8) {
+    __m256 t = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+    s0 = _mm256_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    const __m256i m = tail_mask(d - i);
+    __m256 t = _mm256_sub_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m));
+    s1 = _mm256_fmadd_ps(t, t, s1);
+  }
+  return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+float dot(const float* a, const float* b, std::size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+  }
+  for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  if (i < d) {
+    const __m256i m = tail_mask(d - i);
+    s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+  }
+  return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+float cosine(const float* a, const float* b, std::size_t d) {
+  __m256 ab = _mm256_setzero_ps(), aa = _mm256_setzero_ps(), bb = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    const __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+    ab = _mm256_fmadd_ps(x, y, ab);
+    aa = _mm256_fmadd_ps(x, x, aa);
+    bb = _mm256_fmadd_ps(y, y, bb);
+  }
+  if (i < d) {
+    const __m256i m = tail_mask(d - i);
+    const __m256 x = _mm256_maskload_ps(a + i, m), y = _mm256_maskload_ps(b + i, m);
+    ab = _mm256_fmadd_ps(x, y, ab);
+    aa = _mm256_fmadd_ps(x, x, aa);
+    bb = _mm256_fmadd_ps(y, y, bb);
+  }
+  const float sab = hsum(ab), saa = hsum(aa), sbb = hsum(bb);
+  if (saa == 0.f || sbb == 0.f) return 0.f;
+  return static_cast<float>(sab / std::sqrt(double(saa) * double(sbb)));
+}
+
+void l2sq_batch(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 1 < n) prefetch_row(rows[i + 1], d * sizeof(float));
+    out[i] = l2sq(q, rows[i], d);
+  }
+}
+void dot_batch(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 1 < n) prefetch_row(rows[i + 1], d * sizeof(float));
+    out[i] = dot(q, rows[i], d);
+  }
+}
+void l2sq_block(const float* q, const float* base, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = l2sq(q, base + i * d, d);
+}
+void dot_block(const float* q, const float* base, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = dot(q, base + i * d, d);
+}
+
+const DistanceKernels kTable = {SimdLevel::AVX2, l2sq,      dot,       cosine,
+                                l2sq_batch,      dot_batch, l2sq_block, dot_block};
+
+}  // namespace
+
+const DistanceKernels* kernel_table() { return &kTable; }
+
+}  // namespace avx2
+}  // namespace vecdex

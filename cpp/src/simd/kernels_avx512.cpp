@@ -1,0 +1,110 @@
+// AVX-512 kernels (F/BW/DQ/VL). Compiled with AVX-512 flags; reached only through the dispatcher.
+// Tails use masked loads, so no row ever reads past its end. No standard-library templates here
+// (see kernels_avx2.cpp).
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "vecdex/simd/kernel_decls.h"
+#include "vecdex/simd/prefetch.h"
+
+namespace vecdex {
+namespace avx512 {
+namespace {
+
+inline __mmask16 tail_mask(std::size_t rem) { return static_cast<__mmask16>((1u << rem) - 1u); }
+
+float l2sq(const float* a, const float* b, std::size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    __m512 t2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+    __m512 t3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+    s2 = _mm512_fmadd_ps(t2, t2, s2);
+    s3 = _mm512_fmadd_ps(t3, t3, s3);
+  }
+  for (; i + 16 <= d; i += 16) {
+    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    const __mmask16 m = tail_mask(d - i);
+    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+float dot(const float* a, const float* b, std::size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+  }
+  for (; i + 16 <= d; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+  if (i < d) {
+    const __mmask16 m = tail_mask(d - i);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+float cosine(const float* a, const float* b, std::size_t d) {
+  __m512 ab = _mm512_setzero_ps(), aa = _mm512_setzero_ps(), bb = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    const __m512 x = _mm512_loadu_ps(a + i), y = _mm512_loadu_ps(b + i);
+    ab = _mm512_fmadd_ps(x, y, ab);
+    aa = _mm512_fmadd_ps(x, x, aa);
+    bb = _mm512_fmadd_ps(y, y, bb);
+  }
+  if (i < d) {
+    const __mmask16 m = tail_mask(d - i);
+    const __m512 x = _mm512_maskz_loadu_ps(m, a + i), y = _mm512_maskz_loadu_ps(m, b + i);
+    ab = _mm512_fmadd_ps(x, y, ab);
+    aa = _mm512_fmadd_ps(x, x, aa);
+    bb = _mm512_fmadd_ps(y, y, bb);
+  }
+  const float sab = _mm512_reduce_add_ps(ab), saa = _mm512_reduce_add_ps(aa);
+  const float sbb = _mm512_reduce_add_ps(bb);
+  if (saa == 0.f || sbb == 0.f) return 0.f;
+  return static_cast<float>(sab / std::sqrt(double(saa) * double(sbb)));
+}
+
+void l2sq_batch(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 1 < n) prefetch_row(rows[i + 1], d * sizeof(float));
+    out[i] = l2sq(q, rows[i], d);
+  }
+}
+void dot_batch(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 1 < n) prefetch_row(rows[i + 1], d * sizeof(float));
+    out[i] = dot(q, rows[i], d);
+  }
+}
+void l2sq_block(const float* q, const float* base, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = l2sq(q, base + i * d, d);
+}
+void dot_block(const float* q, const float* base, std::size_t n, std::size_t d, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = dot(q, base + i * d, d);
+}
+
+const DistanceKernels kTable = {SimdLevel::AVX512, l2sq,      dot,       cosine,
+                                l2sq_batch,        dot_batch, l2sq_block, dot_block};
+
+}  // namespace
+
+const DistanceKernels* kernel_table() { return &kTable; }
+
+}  // namespace avx512
+}  // namespace vecdex

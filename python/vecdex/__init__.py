@@ -1,0 +1,29 @@
+"""vecdex: a native-accelerated vector index.
+
+>>> import vecdex, numpy as np
+>>> index = vecdex.Index(dim=4, metric="cosine")
+>>> index.add(np.eye(4, dtype=np.float32))
+>>> ids, dists = index.search(np.eye(4, dtype=np.float32)[0], k=2)
+"""
+from __future__ import annotations
+
+import warnings as _warnings
+
+from . import _core
+from ._index import FlatIndex, Index, load
+
+__version__ = "0.1.0"
+__all__ = ["Index", "FlatIndex", "load", "simd_level", "available_simd_levels", "__version__"]
+
+if _core.simd_env_warning():
+    _warnings.warn(_core.simd_env_warning(), RuntimeWarning, stacklevel=2)
+
+
+def simd_level() -> str:
+    """The SIMD kernel level in use: 'avx512', 'avx2', 'neon' or 'scalar'."""
+    return _core.simd_level()
+
+
+def available_simd_levels() -> list:
+    """Kernel levels this machine can run, lowest first ('scalar' is always there)."""
+    return list(_core.available_simd_levels())

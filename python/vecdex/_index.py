@@ -1,0 +1,167 @@
+"""The Python face of the native indexes: numpy in, numpy out."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import _core
+from ._validation import as_ids, as_rows, positive_int, thread_count
+
+_METRICS = ("l2", "ip", "cosine")
+
+
+def _check_metric(metric) -> str:
+    if not isinstance(metric, str) or metric not in _METRICS:
+        raise ValueError(f"unknown metric {metric!r}: expected one of 'l2', 'ip', 'cosine'")
+    return metric
+
+
+def _check_path(path) -> str:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fsdecode(path)
+
+
+class _BaseIndex:
+    """Shared behaviour of FlatIndex and Index; wraps one native index object."""
+
+    _native: _core.IndexBase
+
+    @property
+    def dim(self) -> int:
+        return self._native.dim
+
+    @property
+    def metric(self) -> str:
+        return self._native.metric
+
+    @property
+    def read_only(self) -> bool:
+        """True for a memory-mapped index, which can be searched but not changed."""
+        return self._native.read_only
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def add(self, vectors, ids=None, num_threads: int = 0) -> None:
+        """Add vectors (n, dim) with optional ids; default ids continue after the largest id so far."""
+        rows, _ = as_rows(vectors, self.dim, "vectors")
+        id_array = None if ids is None else as_ids(ids, rows.shape[0])
+        self._native.add(rows, id_array, thread_count(num_threads))
+
+    def _search(self, queries, k, ef, num_threads):
+        k = positive_int(k, "k")
+        rows, was_1d = as_rows(queries, self.dim, "queries")
+        ids, dists = self._native.search(rows, k, ef, thread_count(num_threads))
+        if was_1d:
+            return ids[0], dists[0]
+        return ids, dists
+
+    def save(self, path) -> None:
+        """Write the index to `path` atomically: a failed save leaves an existing file untouched."""
+        self._native.save(_check_path(path))
+
+    def memory_usage(self) -> dict:
+        """Bytes held, by part, and their total."""
+        parts = dict(self._native.memory_usage())
+        parts["total"] = sum(parts.values())
+        return parts
+
+    def ids(self) -> np.ndarray:
+        """The stored ids, in insertion order."""
+        return self._native.ids()
+
+    def get_vectors(self, ids) -> np.ndarray:
+        """Stored vectors for `ids` (normalised, for cosine)."""
+        arr = np.atleast_1d(np.asarray(ids))
+        return self._native.get_vectors(as_ids(arr, arr.shape[0]))
+
+    @classmethod
+    def _wrap(cls, native):
+        obj = cls.__new__(cls)
+        obj._native = native
+        return obj
+
+    @classmethod
+    def load(cls, path, mmap: bool = False):
+        """Open an index saved with save(); mmap=True maps the file read-only instead of copying it."""
+        path = _check_path(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such index file: {path!r}")
+        native = _core.load(path, bool(mmap))
+        wrapper = _WRAPPERS[type(native)]
+        if cls is not _BaseIndex and wrapper is not cls:
+            raise ValueError(f"{path!r} holds a {wrapper.__name__}, not a {cls.__name__}; use vecdex.load()")
+        return wrapper._wrap(native)
+
+
+class FlatIndex(_BaseIndex):
+    """Exact search over every stored vector.
+
+    >>> index = FlatIndex(dim=384, metric="cosine")
+    """
+
+    def __init__(self, dim: int, metric: str = "l2"):
+        self._native = _core.FlatIndex(positive_int(dim, "dim"), _check_metric(metric))
+
+    def search(self, queries, k: int = 10, num_threads: int = 0):
+        """Exact k nearest: ids (nq, k) int64 and distances (nq, k) float32, ascending.
+
+        Missing results (fewer than k stored) are id -1 with distance +inf; a 1-D query gives 1-D results.
+        """
+        return self._search(queries, k, 0, num_threads)
+
+    def __repr__(self) -> str:
+        return f"vecdex.FlatIndex(dim={self.dim}, metric={self.metric!r}, size={len(self)})"
+
+
+class Index(_BaseIndex):
+    """Approximate nearest-neighbour search on an HNSW graph.
+
+    >>> index = Index(dim=384, metric="cosine", M=16, ef_construction=200, seed=0)
+    """
+
+    def __init__(self, dim: int, metric: str = "l2", M: int = 16, ef_construction: int = 200, seed: int = 0):
+        M = positive_int(M, "M")
+        if M < 2:
+            raise ValueError(f"M must be at least 2, got {M}")
+        ef_construction = positive_int(ef_construction, "ef_construction")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        self._native = _core.HnswIndex(positive_int(dim, "dim"), _check_metric(metric), M, ef_construction, int(seed))
+
+    @property
+    def M(self) -> int:
+        return self._native.M
+
+    @property
+    def ef_construction(self) -> int:
+        return self._native.ef_construction
+
+    @property
+    def seed(self) -> int:
+        return self._native.seed
+
+    def search(self, queries, k: int = 10, ef: int | None = None, num_threads: int = 0):
+        """Approximate k nearest: ids (nq, k) int64 and distances (nq, k) float32, ascending.
+
+        ef is the search beam (default max(k, 64); raised to k when smaller): larger is slower and
+        more accurate. Missing results are id -1 with distance +inf; a 1-D query gives 1-D results.
+        """
+        ef = 0 if ef is None else positive_int(ef, "ef")
+        return self._search(queries, k, ef, num_threads)
+
+    def __repr__(self) -> str:
+        return (
+            f"vecdex.Index(dim={self.dim}, metric={self.metric!r}, M={self.M}, "
+            f"ef_construction={self.ef_construction}, size={len(self)})"
+        )
+
+
+_WRAPPERS = {_core.FlatIndex: FlatIndex, _core.HnswIndex: Index}
+
+
+def load(path, mmap: bool = False):
+    """Open any vecdex index file, returning an Index or a FlatIndex."""
+    return _BaseIndex.load(path, mmap)
