@@ -140,14 +140,8 @@ void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t 
   candidates.swap(kept);
 }
 
-void HnswIndex::connect(node_t q, const std::vector<Neighbor>& neighbors, int level) {
+void HnswIndex::link_back(node_t q, const std::vector<Neighbor>& neighbors, int level) {
   const std::size_t max_links = graph_.max_links(level);
-  lock(q);
-  node_t* own = graph_.links(q, level);
-  own[0] = static_cast<node_t>(std::min(neighbors.size(), max_links));
-  for (std::size_t j = 0; j < own[0]; ++j) own[1 + j] = neighbors[j].id;
-  unlock(q);
-
   std::vector<Neighbor> pool;
   for (const Neighbor& nb : neighbors) {
     lock(nb.id);
@@ -187,17 +181,30 @@ void HnswIndex::insert(node_t q) {
   auto qd = store_.query_distance(store_.row(q));
   Neighbor cur{qd->distance(entry), entry};
   cur = descend<true>(*qd, cur, top, level);
+  // Search every level first and link back only once q's own lists are complete at all levels:
+  // a concurrent insert that reaches q must find links to follow, or it would settle on q
+  // alone and hang its only link on a list that q is about to write.
+  const int link_top = std::min(level, top);
+  std::vector<std::vector<Neighbor>> chosen(link_top + 1);
   auto visited = visited_.acquire(graph_.size());
-  for (int l = std::min(level, top); l >= 0; --l) {
-    if (l != std::min(level, top)) visited->prepare(graph_.size());
+  for (int l = link_top; l >= 0; --l) {
+    if (l != link_top) visited->prepare(graph_.size());
     std::vector<Neighbor> found = search_level<true>(*qd, *visited, cur, l, params_.ef_construction, nullptr);
     found.erase(std::remove_if(found.begin(), found.end(), [q](const Neighbor& nb) { return nb.id == q; }),
                 found.end());
     if (found.empty()) continue;
     cur = found.front();
     select_neighbors(found, params_.M);
-    connect(q, found, l);
+    chosen[l] = std::move(found);
   }
+  lock(q);
+  for (int l = link_top; l >= 0; --l) {
+    node_t* own = graph_.links(q, l);
+    own[0] = static_cast<node_t>(chosen[l].size());
+    for (std::size_t j = 0; j < chosen[l].size(); ++j) own[1 + j] = chosen[l][j].id;
+  }
+  unlock(q);
+  for (int l = link_top; l >= 0; --l) link_back(q, chosen[l], l);
   if (level > top) graph_.set_entry(q, level);
 }
 

@@ -49,7 +49,8 @@ class HnswIndex final : public IndexBase {
   // Hnsw's neighbour-diversity heuristic: keep a candidate only if it is closer to the base
   // than to every neighbour kept so far.
   void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const;
-  void connect(node_t q, const std::vector<Neighbor>& neighbors, int level);
+  // Adds q to each neighbour's list at `level`, re-pruning lists that are full.
+  void link_back(node_t q, const std::vector<Neighbor>& neighbors, int level);
   std::size_t copy_links(node_t i, int level, node_t* out, bool locked) const;
 
   void lock(node_t i) const;

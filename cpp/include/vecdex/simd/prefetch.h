@@ -21,3 +21,12 @@ inline void prefetch_row(const void* p, std::size_t bytes) {
 }
 
 }  // namespace vecdex
+
+namespace vecdex {
+// Rows of a scattered batch requested before the first is scored: a graph walk is bound by
+// memory latency, so the misses of several rows must be in flight at once.
+#ifndef VECDEX_ROWS_AHEAD
+#define VECDEX_ROWS_AHEAD 32
+#endif
+constexpr std::size_t kRowsAhead = VECDEX_ROWS_AHEAD;
+}  // namespace vecdex
