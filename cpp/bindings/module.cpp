@@ -42,18 +42,27 @@ void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids
   index.add(rows.data(), n, id_ptr, num_threads);
 }
 
-py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads) {
+py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads,
+                 bool with_stats) {
   const std::size_t nq = checked_rows(queries, index.dim(), "queries");
   py::array_t<std::int64_t> ids({nq, k});
   py::array_t<float> dists({nq, k});
   SearchParams p;
   p.ef = ef;
   p.num_threads = num_threads;
+  SearchStats stats;
+  if (with_stats) p.stats = &stats;
   {
     std::int64_t* ip = ids.mutable_data();
     float* dp = dists.mutable_data();
     py::gil_scoped_release nogil;
     index.search(queries.data(), nq, k, p, ip, dp);
+  }
+  if (with_stats) {
+    py::dict s;
+    s["distances"] = stats.distances;
+    s["expansions"] = stats.expansions;
+    return py::make_tuple(ids, dists, s);
   }
   return py::make_tuple(ids, dists);
 }
@@ -143,7 +152,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("read_only", &IndexBase::read_only)
       .def("__len__", &IndexBase::size)
       .def("add", &add, py::arg("vectors"), py::arg("ids") = py::none(), py::arg("num_threads") = 0)
-      .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0)
+      .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0,
+           py::arg("with_stats") = false)
       .def("save",
            [](const IndexBase& i, const std::string& path) {
              py::gil_scoped_release nogil;

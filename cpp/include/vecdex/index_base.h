@@ -16,11 +16,18 @@
 
 namespace vecdex {
 
+// What a search did, summed over its queries: the cost model the planner and benchmarks read.
+struct SearchStats {
+  std::uint64_t distances = 0;  // distance evaluations
+  std::uint64_t expansions = 0;  // graph nodes whose links were read
+};
+
 // Per-call settings: arguments, never index state, so concurrent searches can differ.
 struct SearchParams {
   std::size_t ef = 0;                      // HNSW beam width; 0 means the index's default
   const RowPredicate* filter = nullptr;    // rows that may be returned; nullptr means all
   int num_threads = 0;                     // 0 means all cores
+  SearchStats* stats = nullptr;            // filled when given
 };
 
 class IndexBase {

@@ -43,6 +43,7 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
                                 std::int64_t* ids, float* distances) const {
   const std::size_t n = labels_.size(), tile = tile_rows(dim_);
   const int threads = resolve_num_threads(params.num_threads);
+  if (params.stats) params.stats->distances += n * nq;
   FirstError err;
 
   if (nq >= static_cast<std::size_t>(threads) || n < 4 * tile) {

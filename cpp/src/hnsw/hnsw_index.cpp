@@ -63,7 +63,8 @@ std::size_t HnswIndex::copy_links(node_t i, int level, node_t* out, bool locked)
 }
 
 template <bool kBuilding>
-Neighbor HnswIndex::descend(QueryDistance& qd, Neighbor cur, int top_level, int stop_level) const {
+Neighbor HnswIndex::descend(QueryDistance& qd, Neighbor cur, int top_level, int stop_level,
+                            SearchStats* stats) const {
   std::vector<node_t> links(graph_.M() + 1);
   std::vector<float> d(graph_.M() + 1);
   for (int level = top_level; level > stop_level; --level) {
@@ -72,6 +73,10 @@ Neighbor HnswIndex::descend(QueryDistance& qd, Neighbor cur, int top_level, int 
       moved = false;
       const std::size_t n = copy_links(cur.id, level, links.data(), kBuilding);
       qd.distances(links.data(), n, d.data());
+      if (stats) {
+        stats->distances += n;
+        ++stats->expansions;
+      }
       for (std::size_t j = 0; j < n; ++j) {
         if (d[j] < cur.distance) {
           cur = {d[j], links[j]};
@@ -85,7 +90,8 @@ Neighbor HnswIndex::descend(QueryDistance& qd, Neighbor cur, int top_level, int 
 
 template <bool kBuilding>
 std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
-                                              std::size_t ef, const RowPredicate* filter) const {
+                                              std::size_t ef, const RowPredicate* filter,
+                                              SearchStats* stats) const {
   const std::size_t max_links = graph_.max_links(level);
   std::vector<node_t> links(max_links), fresh(max_links);
   std::vector<float> d(max_links);
@@ -108,6 +114,10 @@ std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& vis
     std::size_t m = 0;
     for (std::size_t j = 0; j < n; ++j) {
       if (visited.first_visit(links[j])) fresh[m++] = links[j];
+    }
+    if (stats) {
+      stats->distances += m;
+      ++stats->expansions;
     }
     if (m == 0) continue;
     qd.distances(fresh.data(), m, d.data());
@@ -180,7 +190,7 @@ void HnswIndex::insert(node_t q) {
 
   auto qd = store_.query_distance(store_.row(q));
   Neighbor cur{qd->distance(entry), entry};
-  cur = descend<true>(*qd, cur, top, level);
+  cur = descend<true>(*qd, cur, top, level, nullptr);
   // Search every level first and link back only once q's own lists are complete at all levels:
   // a concurrent insert that reaches q must find links to follow, or it would settle on q
   // alone and hang its only link on a list that q is about to write.
@@ -189,7 +199,7 @@ void HnswIndex::insert(node_t q) {
   auto visited = visited_.acquire(graph_.size());
   for (int l = link_top; l >= 0; --l) {
     if (l != link_top) visited->prepare(graph_.size());
-    std::vector<Neighbor> found = search_level<true>(*qd, *visited, cur, l, params_.ef_construction, nullptr);
+    std::vector<Neighbor> found = search_level<true>(*qd, *visited, cur, l, params_.ef_construction, nullptr, nullptr);
     found.erase(std::remove_if(found.begin(), found.end(), [q](const Neighbor& nb) { return nb.id == q; }),
                 found.end());
     if (found.empty()) continue;
@@ -236,19 +246,27 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
   const int threads = resolve_num_threads(params.num_threads);
   const int use_threads = static_cast<int>(std::min<std::size_t>(threads, nq));
   FirstError err;
+  std::mutex stats_mu;
 #pragma omp parallel num_threads(use_threads)
   {
     err.run([&] {
+      SearchStats local;
+      SearchStats* stats = params.stats ? &local : nullptr;
       auto visited = visited_.acquire(graph_.size());
 #pragma omp for schedule(dynamic, 4)
       for (std::int64_t qi = 0; qi < static_cast<std::int64_t>(nq); ++qi) {
         const float* q = queries + std::size_t(qi) * dim_;
         auto qd = store_.query_distance(q);
         Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
-        cur = descend<false>(*qd, cur, graph_.max_level(), 0);
+        cur = descend<false>(*qd, cur, graph_.max_level(), 0, stats);
         visited->prepare(graph_.size());
-        std::vector<Neighbor> best = search_level<false>(*qd, *visited, cur, 0, ef, params.filter);
+        std::vector<Neighbor> best = search_level<false>(*qd, *visited, cur, 0, ef, params.filter, stats);
         write_ids(best, k, ids + std::size_t(qi) * k, distances + std::size_t(qi) * k);
+      }
+      if (stats) {
+        std::lock_guard<std::mutex> g(stats_mu);
+        params.stats->distances += local.distances;
+        params.stats->expansions += local.expansions;
       }
     });
   }

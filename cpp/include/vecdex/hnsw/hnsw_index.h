@@ -42,10 +42,10 @@ class HnswIndex final : public IndexBase {
   // Beam search on one level from `entry`; returns up to ef closest accepted rows, best first.
   template <bool kBuilding>
   std::vector<Neighbor> search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
-                                     std::size_t ef, const RowPredicate* filter) const;
+                                     std::size_t ef, const RowPredicate* filter, SearchStats* stats) const;
   // Greedy walk down the upper levels to the closest row at `stop_level`.
   template <bool kBuilding>
-  Neighbor descend(QueryDistance& qd, Neighbor from, int top_level, int stop_level) const;
+  Neighbor descend(QueryDistance& qd, Neighbor from, int top_level, int stop_level, SearchStats* stats) const;
   // Hnsw's neighbour-diversity heuristic: keep a candidate only if it is closer to the base
   // than to every neighbour kept so far.
   void select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const;

@@ -26,7 +26,7 @@ namespace vecdex {
 // Rows of a scattered batch requested before the first is scored: a graph walk is bound by
 // memory latency, so the misses of several rows must be in flight at once.
 #ifndef VECDEX_ROWS_AHEAD
-#define VECDEX_ROWS_AHEAD 32
+#define VECDEX_ROWS_AHEAD 4
 #endif
 constexpr std::size_t kRowsAhead = VECDEX_ROWS_AHEAD;
 }  // namespace vecdex
