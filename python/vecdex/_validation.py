@@ -29,7 +29,9 @@ def as_rows(x, dim: int, what: str) -> tuple[np.ndarray, bool]:
         raise ValueError(f"{what} must be a 1-D vector or a 2-D array (n, {dim}), got {arr.ndim} dimensions")
     if arr.shape[1] != dim:
         raise ValueError(f"{what} have dimension {arr.shape[1]}, but the index has dim={dim}")
-    return np.ascontiguousarray(arr, dtype=np.float32), was_1d
+    # Values beyond float32's range become inf here, which the core then rejects by name.
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(arr, dtype=np.float32), was_1d
 
 
 def as_ids(ids, n: int) -> np.ndarray:

@@ -238,6 +238,80 @@ void HnswIndex::index_new_rows(node_t first, std::size_t n, int num_threads) {
     err.run([&] { insert(static_cast<node_t>(first + i)); });
   }
   err.rethrow();
+  // The walk costs O(rows * M); running it once the batches since the last one add up to 1/16
+  // of the index keeps it a small share of insertion even when rows arrive one at a time.
+  rows_since_repair_ += n;
+  if (rows_since_repair_ * 16 >= total) {
+    repair_reachability();
+    rows_since_repair_ = 0;
+  }
+}
+
+void HnswIndex::repair_reachability() {
+  const std::size_t n = graph_.size();
+  if (n < 2) return;
+  std::vector<std::uint8_t> reached(n, 0);
+  std::vector<node_t> stack;
+  auto walk_from = [&](node_t start) {
+    if (reached[start]) return;
+    reached[start] = 1;
+    stack.push_back(start);
+    while (!stack.empty()) {
+      const node_t* l = graph_.links(stack.back(), 0);
+      stack.pop_back();
+      for (node_t j = 1; j <= l[0]; ++j) {
+        if (!reached[l[j]]) {
+          reached[l[j]] = 1;
+          stack.push_back(l[j]);
+        }
+      }
+    }
+  };
+  const std::size_t max_links = graph_.max_links(0);
+  // Replacing a full list's farthest link can orphan that link's target, so repeat until a walk
+  // finds nothing left (in practice one or two rounds).
+  for (int round = 0; round < 8; ++round) {
+    std::fill(reached.begin(), reached.end(), 0);
+    walk_from(graph_.entry());
+    bool changed = false;
+    for (node_t u = 0; u < n; ++u) {
+      if (reached[u]) continue;
+      auto qd = store_.query_distance(store_.row(u));
+      Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
+      cur = descend<false>(*qd, cur, graph_.max_level(), 0, nullptr);
+      auto visited = visited_.acquire(n);
+      std::vector<Neighbor> near = search_level<false>(*qd, *visited, cur, 0, params_.ef_construction, nullptr, nullptr);
+      near.erase(std::remove_if(near.begin(), near.end(), [&](const Neighbor& nb) { return nb.id == u || !reached[nb.id]; }),
+                 near.end());
+      if (near.empty()) continue;
+      const Neighbor* host = &near.front();
+      for (const Neighbor& c : near) {
+        if (graph_.links(c.id, 0)[0] < max_links) {
+          host = &c;
+          break;
+        }
+      }
+      node_t* l = graph_.links(host->id, 0);
+      if (l[0] < max_links) {
+        l[1 + l[0]] = u;
+        ++l[0];
+      } else {
+        node_t farthest = 1;
+        float worst = -1.f;
+        for (node_t j = 1; j <= l[0]; ++j) {
+          const float d = store_.pair_distance(host->id, l[j]);
+          if (d > worst) {
+            worst = d;
+            farthest = j;
+          }
+        }
+        l[farthest] = u;
+      }
+      changed = true;
+      walk_from(u);
+    }
+    if (!changed) break;
+  }
 }
 
 void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,

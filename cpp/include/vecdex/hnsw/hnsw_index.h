@@ -53,6 +53,11 @@ class HnswIndex final : public IndexBase {
   void link_back(node_t q, const std::vector<Neighbor>& neighbors, int level);
   std::size_t copy_links(node_t i, int level, node_t* out, bool locked) const;
 
+  // Pruning can leave a row with no incoming level-0 link, and then no search can ever return
+  // it. Finds such rows by a walk from the entry point and links each from its nearest reachable
+  // rows, so every row added stays findable.
+  void repair_reachability();
+
   void lock(node_t i) const;
   void unlock(node_t i) const;
 
@@ -62,6 +67,7 @@ class HnswIndex final : public IndexBase {
   mutable VisitedPool visited_;
   std::mutex entry_mu_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> node_locks_;
+  std::size_t rows_since_repair_ = 0;
 };
 
 }  // namespace vecdex
