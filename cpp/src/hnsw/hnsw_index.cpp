@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <queue>
 
 #include "vecdex/simd/prefetch.h"
@@ -268,9 +269,46 @@ void HnswIndex::repair_reachability() {
     }
   };
   const std::size_t max_links = graph_.max_links(0);
-  // Replacing a full list's farthest link can orphan that link's target, so repeat until a walk
-  // finds nothing left (in practice one or two rounds).
-  for (int round = 0; round < 8; ++round) {
+  // Incoming links per row: a full host list may give up a link only to a row that keeps another,
+  // so attaching one orphan never detaches the next.
+  std::vector<std::uint32_t> in_degree(n, 0);
+  for (node_t v = 0; v < n; ++v) {
+    const node_t* l = graph_.links(v, 0);
+    for (node_t j = 1; j <= l[0]; ++j) ++in_degree[l[j]];
+  }
+  auto attach = [&](node_t u, const std::vector<Neighbor>& hosts) {
+    for (const Neighbor& h : hosts) {
+      node_t* l = graph_.links(h.id, 0);
+      if (l[0] < max_links) {
+        l[1 + l[0]] = u;
+        ++l[0];
+        ++in_degree[u];
+        return true;
+      }
+    }
+    for (const Neighbor& h : hosts) {
+      node_t* l = graph_.links(h.id, 0);
+      node_t slot = 0;
+      float worst = -std::numeric_limits<float>::infinity();
+      for (node_t j = 1; j <= l[0]; ++j) {
+        if (in_degree[l[j]] < 2) continue;
+        const float d = store_.pair_distance(h.id, l[j]);
+        if (d > worst) {
+          worst = d;
+          slot = j;
+        }
+      }
+      if (slot) {
+        --in_degree[l[slot]];
+        l[slot] = u;
+        ++in_degree[u];
+        return true;
+      }
+    }
+    return false;
+  };
+  // A row left behind by one pass may be attachable once others are linked, hence the rounds.
+  for (int round = 0; round < 4; ++round) {
     std::fill(reached.begin(), reached.end(), 0);
     walk_from(graph_.entry());
     bool changed = false;
@@ -280,35 +318,15 @@ void HnswIndex::repair_reachability() {
       Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
       cur = descend<false>(*qd, cur, graph_.max_level(), 0, nullptr);
       auto visited = visited_.acquire(n);
-      std::vector<Neighbor> near = search_level<false>(*qd, *visited, cur, 0, params_.ef_construction, nullptr, nullptr);
-      near.erase(std::remove_if(near.begin(), near.end(), [&](const Neighbor& nb) { return nb.id == u || !reached[nb.id]; }),
-                 near.end());
-      if (near.empty()) continue;
-      const Neighbor* host = &near.front();
-      for (const Neighbor& c : near) {
-        if (graph_.links(c.id, 0)[0] < max_links) {
-          host = &c;
-          break;
-        }
+      std::vector<Neighbor> hosts =
+          search_level<false>(*qd, *visited, cur, 0, params_.ef_construction, nullptr, nullptr);
+      hosts.erase(std::remove_if(hosts.begin(), hosts.end(),
+                                 [&](const Neighbor& nb) { return nb.id == u || !reached[nb.id]; }),
+                  hosts.end());
+      if (attach(u, hosts)) {
+        changed = true;
+        walk_from(u);
       }
-      node_t* l = graph_.links(host->id, 0);
-      if (l[0] < max_links) {
-        l[1 + l[0]] = u;
-        ++l[0];
-      } else {
-        node_t farthest = 1;
-        float worst = -1.f;
-        for (node_t j = 1; j <= l[0]; ++j) {
-          const float d = store_.pair_distance(host->id, l[j]);
-          if (d > worst) {
-            worst = d;
-            farthest = j;
-          }
-        }
-        l[farthest] = u;
-      }
-      changed = true;
-      walk_from(u);
     }
     if (!changed) break;
   }

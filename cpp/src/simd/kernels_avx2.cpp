@@ -95,20 +95,12 @@ float cosine(const float* a, const float* b, std::size_t d) {
 }
 
 void l2sq_batch(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out) {
-  const std::size_t ahead = n < kRowsAhead ? n : kRowsAhead;
-  for (std::size_t i = 0; i < ahead; ++i) prefetch_row(rows[i], d * sizeof(float));
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + ahead < n) prefetch_row(rows[i + ahead], d * sizeof(float));
-    out[i] = l2sq(q, rows[i], d);
-  }
+  prefetch_rows(rows, n, d * sizeof(float));
+  for (std::size_t i = 0; i < n; ++i) out[i] = l2sq(q, rows[i], d);
 }
 void dot_batch(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out) {
-  const std::size_t ahead = n < kRowsAhead ? n : kRowsAhead;
-  for (std::size_t i = 0; i < ahead; ++i) prefetch_row(rows[i], d * sizeof(float));
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + ahead < n) prefetch_row(rows[i + ahead], d * sizeof(float));
-    out[i] = dot(q, rows[i], d);
-  }
+  prefetch_rows(rows, n, d * sizeof(float));
+  for (std::size_t i = 0; i < n; ++i) out[i] = dot(q, rows[i], d);
 }
 void l2sq_block(const float* q, const float* base, std::size_t n, std::size_t d, float* out) {
   for (std::size_t i = 0; i < n; ++i) out[i] = l2sq(q, base + i * d, d);
