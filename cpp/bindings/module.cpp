@@ -6,6 +6,7 @@
 
 #include "vecdex/flat/flat_index.h"
 #include "vecdex/hnsw/hnsw_index.h"
+#include "quant_kernels_py.h"
 #include "vecdex/simd/dispatch.h"
 
 namespace py = pybind11;
@@ -43,13 +44,14 @@ void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids
 }
 
 py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads,
-                 bool with_stats) {
+                 std::size_t rerank, bool with_stats) {
   const std::size_t nq = checked_rows(queries, index.dim(), "queries");
   py::array_t<std::int64_t> ids({nq, k});
   py::array_t<float> dists({nq, k});
   SearchParams p;
   p.ef = ef;
   p.num_threads = num_threads;
+  p.rerank = rerank;
   SearchStats stats;
   if (with_stats) p.stats = &stats;
   {
@@ -132,6 +134,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("has_openmp") = false;
 #endif
 
+  register_quant_kernels(m);
+
   m.def("kernel_l2sq", [](const FloatArray& a, const FloatArray& b, const std::string& level) {
     return call_pair(kernels_named(level).l2sq, a, b);
   });
@@ -153,7 +157,17 @@ PYBIND11_MODULE(_core, m) {
       .def("__len__", &IndexBase::size)
       .def("add", &add, py::arg("vectors"), py::arg("ids") = py::none(), py::arg("num_threads") = 0)
       .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0,
-           py::arg("with_stats") = false)
+           py::arg("rerank") = 0, py::arg("with_stats") = false)
+      .def_property_readonly("quantization",
+                             [](const IndexBase& i) { return std::string(quantization_name(i.quantization())); })
+      .def_property_readonly("has_full_vectors", &IndexBase::has_full_vectors)
+      .def_property_readonly("trained", &IndexBase::trained)
+      .def("train",
+           [](IndexBase& i, const FloatArray& rows) {
+             const std::size_t n = checked_rows(rows, i.dim(), "training vectors");
+             py::gil_scoped_release nogil;
+             i.train(rows.data(), n);
+           })
       .def("save",
            [](const IndexBase& i, const std::string& path) {
              py::gil_scoped_release nogil;
@@ -175,21 +189,25 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<FlatIndex, IndexBase>(m, "FlatIndex")
-      .def(py::init([](std::size_t dim, const std::string& metric) {
-             return std::make_unique<FlatIndex>(dim, metric_from_name(metric));
+      .def(py::init([](std::size_t dim, const std::string& metric, const std::string& quantization,
+                       bool keep_full_vectors) {
+             return std::make_unique<FlatIndex>(dim, metric_from_name(metric), quantization_from_name(quantization),
+                                                keep_full_vectors);
            }),
-           py::arg("dim"), py::arg("metric"));
+           py::arg("dim"), py::arg("metric"), py::arg("quantization") = "none", py::arg("keep_full_vectors") = true);
 
   py::class_<HnswIndex, IndexBase>(m, "HnswIndex")
       .def(py::init([](std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
-                       std::uint64_t seed) {
+                       std::uint64_t seed, const std::string& quantization, bool keep_full_vectors) {
              HnswParams p;
              p.M = M;
              p.ef_construction = ef_construction;
              p.seed = seed;
-             return std::make_unique<HnswIndex>(dim, metric_from_name(metric), p);
+             return std::make_unique<HnswIndex>(dim, metric_from_name(metric), p, quantization_from_name(quantization),
+                                                keep_full_vectors);
            }),
-           py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"))
+           py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"),
+           py::arg("quantization") = "none", py::arg("keep_full_vectors") = true)
       .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
       .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
       .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; });

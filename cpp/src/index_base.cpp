@@ -1,5 +1,6 @@
 #include "vecdex/index_base.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -50,8 +51,26 @@ void normalise(float* row, std::size_t dim) {
 
 }  // namespace
 
-IndexBase::IndexBase(std::size_t dim, Metric metric) : dim_(dim), metric_(metric), store_(dim, metric) {
+IndexBase::IndexBase(std::size_t dim, Metric metric, Quantization quantization, bool keep_full_vectors)
+    : dim_(dim), metric_(metric) {
   if (dim == 0 || dim > (1u << 20)) throw InvalidArgument("dim must be between 1 and 2**20, got " + std::to_string(dim));
+  codes_ = make_code_store(quantization, dim, metric);
+  if (quantization != Quantization::None && keep_full_vectors) full_ = std::make_unique<FloatStore>(dim, metric);
+}
+
+const FloatStore* IndexBase::full_vectors() const {
+  if (full_) return full_.get();
+  if (codes_->quantization() == Quantization::None) return static_cast<const FloatStore*>(codes_.get());
+  return nullptr;
+}
+
+void IndexBase::train(const float* rows, std::size_t n) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  if (labels_.size() > 0) throw InvalidArgument("train() must come before the first add(): the index already holds vectors");
+  if (n == 0) throw InvalidArgument("train() needs at least one vector");
+  std::unique_ptr<float[]> prepared = prepare_rows(rows, n, "vectors");
+  codes_->train(prepared.get(), n);
 }
 
 std::size_t IndexBase::size() const {
@@ -63,8 +82,7 @@ void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int nu
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
   if (n == 0) return;
-  const std::size_t bad = first_non_finite_row(rows, n, dim_);
-  if (bad < n) throw InvalidArgument("vectors contain NaN or infinity (row " + std::to_string(bad) + ")");
+  std::unique_ptr<float[]> prepared = prepare_rows(rows, n, "vectors");
   if (labels_.size() + n > kMaxNodes) throw InvalidArgument("index would exceed the maximum number of rows");
   std::vector<label_t> defaults;
   if (!ids) {
@@ -77,33 +95,57 @@ void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int nu
     labels_.check_new(ids, n);
   }
 
+  // Codes with a trained range learn it from the first vectors added, unless train() came first.
+  if (!codes_->trained()) codes_->train(prepared.get(), n);
   const node_t first = static_cast<node_t>(labels_.size());
-  store_.append(rows, n);
-  if (metric_ == Metric::Cosine) {
-    float* base = const_cast<float*>(store_.row(first));
-    const int threads = resolve_num_threads(num_threads);
-#pragma omp parallel for num_threads(threads) schedule(static) if (n > 4096)
-    for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) normalise(base + std::size_t(i) * dim_, dim_);
-  }
+  codes_->reserve(first + n);
+  codes_->append(prepared.get(), n);
+  if (full_) full_->append(prepared.get(), n);
   labels_.append(ids, n);
-  index_new_rows(first, n, num_threads);
+  index_new_rows(first, n, prepared.get(), num_threads);
 }
 
-std::unique_ptr<float[]> IndexBase::prepare_queries(const float* queries, std::size_t nq) const {
+std::unique_ptr<float[]> IndexBase::prepare_rows(const float* queries, std::size_t nq, const char* what) const {
   const std::size_t bad = first_non_finite_row(queries, nq, dim_);
-  if (bad < nq) throw InvalidArgument("queries contain NaN or infinity (row " + std::to_string(bad) + ")");
+  if (bad < nq) throw InvalidArgument(std::string(what) + " contain NaN or infinity (row " + std::to_string(bad) + ")");
   std::unique_ptr<float[]> out(new float[nq * dim_ + 1]);
   std::copy(queries, queries + nq * dim_, out.get());
   if (metric_ == Metric::Cosine) {
-    for (std::size_t i = 0; i < nq; ++i) normalise(out.get() + i * dim_, dim_);
+    float* p = out.get();
+#pragma omp parallel for schedule(static) if (nq > 4096)
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(nq); ++i) normalise(p + std::size_t(i) * dim_, dim_);
   }
   return out;
+}
+
+std::size_t IndexBase::candidate_count(std::size_t k, const SearchParams& params) const {
+  if (codes_->quantization() == Quantization::None || !full_) return k;
+  const std::size_t r = params.rerank ? params.rerank : 1;
+  return k * r;
+}
+
+std::vector<Neighbor> IndexBase::finish_candidates(const float* query, std::vector<Neighbor> candidates,
+                                                   std::size_t k) const {
+  if (codes_->quantization() != Quantization::None && full_ && !candidates.empty()) {
+    std::vector<node_t> ids(candidates.size());
+    std::vector<float> exact(candidates.size());
+    for (std::size_t i = 0; i < candidates.size(); ++i) ids[i] = candidates[i].id;
+    full_->query_distance(query)->distances(ids.data(), ids.size(), exact.data());
+    for (std::size_t i = 0; i < candidates.size(); ++i) candidates[i].distance = exact[i];
+    std::sort(candidates.begin(), candidates.end(), [](const Neighbor& a, const Neighbor& b) {
+      return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    });
+  }
+  if (candidates.size() > k) candidates.resize(k);
+  return candidates;
 }
 
 void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                        std::int64_t* ids, float* distances) const {
   if (k == 0) throw InvalidArgument("k must be a positive integer");
-  std::unique_ptr<float[]> prepared = prepare_queries(queries, nq);
+  if (params.rerank > 0 && codes_->quantization() != Quantization::None && !full_)
+    throw InvalidArgument("rerank needs the full vectors, but this index was built with keep_full_vectors=False");
+  std::unique_ptr<float[]> prepared = prepare_rows(queries, nq, "queries");
   std::shared_lock<std::shared_mutex> g(rw_);
   for (std::size_t i = 0; i < nq * k; ++i) {
     ids[i] = -1;
@@ -127,14 +169,23 @@ void IndexBase::get_vectors(const label_t* ids, std::size_t n, float* out) const
   for (std::size_t i = 0; i < n; ++i) {
     node_t row;
     if (!labels_.find(ids[i], &row)) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
-    std::copy(store_.row(row), store_.row(row) + dim_, out + i * dim_);
+    if (const FloatStore* full = full_vectors()) {
+      std::copy(full->row(row), full->row(row) + dim_, out + i * dim_);
+    } else {
+      codes_->decode(row, out + i * dim_);
+    }
   }
 }
 
 std::map<std::string, std::size_t> IndexBase::memory_usage() const {
   std::shared_lock<std::shared_mutex> g(rw_);
   std::map<std::string, std::size_t> m;
-  m["vectors"] = store_.memory_bytes();
+  if (codes_->quantization() == Quantization::None) {
+    m["vectors"] = codes_->memory_bytes();
+  } else {
+    m["codes"] = codes_->memory_bytes();
+    m["vectors"] = full_ ? full_->memory_bytes() : 0;
+  }
   m["ids"] = labels_.memory_bytes();
   return m;
 }
@@ -147,8 +198,14 @@ void IndexBase::save(const std::string& path) const {
   info.dim = dim_;
   info.count = labels_.size();
   IndexFileWriter w(path, info);
+  Params p;
+  p.set("quantization", std::uint64_t(codes_->quantization()));
+  write_params(p);
+  const std::string text = p.serialize();
+  w.add_section(section::kParams, text.data(), text.size());
   w.add_array(section::kLabels, labels_.labels());
-  w.add_array(section::kVectorsF32, store_.rows());
+  codes_->write(w);
+  if (full_) full_->write(w);
   write_sections(w);
   w.commit();
 }
@@ -156,7 +213,19 @@ void IndexBase::save(const std::string& path) const {
 void IndexBase::load_common(const IndexFileReader& r, bool view) {
   const FileInfo& info = r.info();
   labels_ = LabelMap(r.array<label_t>(section::kLabels, info.count, view));
-  store_ = FloatStore(dim_, metric_, r.array<float>(section::kVectorsF32, info.count * info.dim, view));
+  codes_->read(r, info.count, view);
+  if (full_) full_->read(r, info.count, view);
+}
+
+Quantization IndexBase::quantization_in(const Params& p) {
+  if (!p.has("quantization")) return Quantization::None;  // files from before quantisation
+  const std::uint64_t q = p.get_u64("quantization");
+  if (q > static_cast<std::uint64_t>(Quantization::SQ4)) throw FormatError("corrupt index file: unknown quantization");
+  return static_cast<Quantization>(q);
+}
+
+bool IndexBase::full_vectors_in(const IndexFileReader& r, Quantization q) {
+  return q == Quantization::None || r.has(section::kVectorsF32);
 }
 
 std::unique_ptr<IndexBase> load_index(const std::string& path, bool mmap) {

@@ -9,12 +9,27 @@ from . import _core
 from ._validation import as_ids, as_rows, positive_int, thread_count
 
 _METRICS = ("l2", "ip", "cosine")
+QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4")
 
 
 def _check_metric(metric) -> str:
     if not isinstance(metric, str) or metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}: expected one of 'l2', 'ip', 'cosine'")
     return metric
+
+
+def _check_quantization(quantization) -> str:
+    if quantization is None:
+        return "none"
+    if not isinstance(quantization, str) or quantization not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    return quantization
+
+
+def _check_rerank(rerank) -> int:
+    if rerank is None:
+        return 0
+    return positive_int(rerank, "rerank")
 
 
 def _check_path(path) -> str:
@@ -41,8 +56,27 @@ class _BaseIndex:
         """True for a memory-mapped index, which can be searched but not changed."""
         return self._native.read_only
 
+    @property
+    def quantization(self) -> str:
+        """How vectors are stored for search: 'none' (float32), 'fp16', 'bf16', 'sq8', 'sq8u' or 'sq4'."""
+        return self._native.quantization
+
+    @property
+    def has_full_vectors(self) -> bool:
+        """Whether float32 vectors are kept (always for quantization='none'), so results can be re-ranked."""
+        return self._native.has_full_vectors
+
     def __len__(self) -> int:
         return len(self._native)
+
+    def train(self, sample) -> None:
+        """Fit the quantiser's value ranges on a sample, before the first add().
+
+        Without it, the first add() trains on the vectors it adds. Quantisations without a
+        trained range (none, fp16, bf16) accept and ignore it.
+        """
+        rows, _ = as_rows(sample, self.dim, "training vectors")
+        self._native.train(rows)
 
     def add(self, vectors, ids=None, num_threads: int = 0) -> None:
         """Add vectors (n, dim) with optional ids; default ids continue after the largest id so far."""
@@ -50,10 +84,10 @@ class _BaseIndex:
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
         self._native.add(rows, id_array, thread_count(num_threads))
 
-    def _search(self, queries, k, ef, num_threads):
+    def _search(self, queries, k, ef, num_threads, rerank):
         k = positive_int(k, "k")
         rows, was_1d = as_rows(queries, self.dim, "queries")
-        ids, dists = self._native.search(rows, k, ef, thread_count(num_threads))
+        ids, dists = self._native.search(rows, k, ef, thread_count(num_threads), _check_rerank(rerank))
         if was_1d:
             return ids[0], dists[0]
         return ids, dists
@@ -102,18 +136,24 @@ class FlatIndex(_BaseIndex):
     >>> index = FlatIndex(dim=384, metric="cosine")
     """
 
-    def __init__(self, dim: int, metric: str = "l2"):
-        self._native = _core.FlatIndex(positive_int(dim, "dim"), _check_metric(metric))
+    def __init__(self, dim: int, metric: str = "l2", quantization: str | None = None, keep_full_vectors: bool = True):
+        self._native = _core.FlatIndex(
+            positive_int(dim, "dim"), _check_metric(metric), _check_quantization(quantization), bool(keep_full_vectors)
+        )
 
-    def search(self, queries, k: int = 10, num_threads: int = 0):
-        """Exact k nearest: ids (nq, k) int64 and distances (nq, k) float32, ascending.
+    def search(self, queries, k: int = 10, num_threads: int = 0, rerank: int | None = None):
+        """k nearest by scanning every vector: ids (nq, k) int64 and distances (nq, k) float32, ascending.
 
-        Missing results (fewer than k stored) are id -1 with distance +inf; a 1-D query gives 1-D results.
+        Exact for quantization='none'. For a quantised index the scan ranks by the codes, and
+        rerank * k of the best are re-scored with the full vectors (default rerank=1, so the
+        returned distances are exact). Missing results (fewer than k stored) are id -1 with
+        distance +inf; a 1-D query gives 1-D results.
         """
-        return self._search(queries, k, 0, num_threads)
+        return self._search(queries, k, 0, num_threads, rerank)
 
     def __repr__(self) -> str:
-        return f"vecdex.FlatIndex(dim={self.dim}, metric={self.metric!r}, size={len(self)})"
+        q = "" if self.quantization == "none" else f", quantization={self.quantization!r}"
+        return f"vecdex.FlatIndex(dim={self.dim}, metric={self.metric!r}{q}, size={len(self)})"
 
 
 class Index(_BaseIndex):
@@ -122,14 +162,31 @@ class Index(_BaseIndex):
     >>> index = Index(dim=384, metric="cosine", M=16, ef_construction=200, seed=0)
     """
 
-    def __init__(self, dim: int, metric: str = "l2", M: int = 16, ef_construction: int = 200, seed: int = 0):
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "l2",
+        M: int = 16,
+        ef_construction: int = 200,
+        seed: int = 0,
+        quantization: str | None = None,
+        keep_full_vectors: bool = True,
+    ):
         M = positive_int(M, "M")
         if M < 2:
             raise ValueError(f"M must be at least 2, got {M}")
         ef_construction = positive_int(ef_construction, "ef_construction")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-        self._native = _core.HnswIndex(positive_int(dim, "dim"), _check_metric(metric), M, ef_construction, int(seed))
+        self._native = _core.HnswIndex(
+            positive_int(dim, "dim"),
+            _check_metric(metric),
+            M,
+            ef_construction,
+            int(seed),
+            _check_quantization(quantization),
+            bool(keep_full_vectors),
+        )
 
     @property
     def M(self) -> int:
@@ -143,19 +200,24 @@ class Index(_BaseIndex):
     def seed(self) -> int:
         return self._native.seed
 
-    def search(self, queries, k: int = 10, ef: int | None = None, num_threads: int = 0):
+    def search(self, queries, k: int = 10, ef: int | None = None, num_threads: int = 0, rerank: int | None = None):
         """Approximate k nearest: ids (nq, k) int64 and distances (nq, k) float32, ascending.
 
         ef is the search beam (default max(k, 64); raised to k when smaller): larger is slower and
-        more accurate. Missing results are id -1 with distance +inf; a 1-D query gives 1-D results.
+        more accurate. For a quantised index the graph is walked on the codes and rerank * k
+        candidates are re-scored with the full vectors (default rerank=1: exact distances for what
+        is returned); rerank needs keep_full_vectors=True. Missing results are id -1 with distance
+        +inf; a 1-D query gives 1-D results.
         """
         ef = 0 if ef is None else positive_int(ef, "ef")
-        return self._search(queries, k, ef, num_threads)
+        return self._search(queries, k, ef, num_threads, rerank)
 
     def __repr__(self) -> str:
         return (
             f"vecdex.Index(dim={self.dim}, metric={self.metric!r}, M={self.M}, "
-            f"ef_construction={self.ef_construction}, size={len(self)})"
+            f"ef_construction={self.ef_construction}"
+            + ("" if self.quantization == "none" else f", quantization={self.quantization!r}")
+            + f", size={len(self)})"
         )
 
 

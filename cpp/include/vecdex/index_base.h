@@ -12,6 +12,7 @@
 #include "vecdex/label_map.h"
 #include "vecdex/search/predicate.h"
 #include "vecdex/search/topk.h"
+#include "vecdex/storage/code_store.h"
 #include "vecdex/storage/float_store.h"
 
 namespace vecdex {
@@ -28,17 +29,26 @@ struct SearchParams {
   const RowPredicate* filter = nullptr;    // rows that may be returned; nullptr means all
   int num_threads = 0;                     // 0 means all cores
   SearchStats* stats = nullptr;            // filled when given
+  // Quantised indexes: rerank * k candidates from the codes are re-scored with the full vectors.
+  // 0 means the default: 1 when full vectors are kept (exact distances for what is returned).
+  std::size_t rerank = 0;
 };
 
 class IndexBase {
  public:
-  IndexBase(std::size_t dim, Metric metric);
+  IndexBase(std::size_t dim, Metric metric, Quantization quantization = Quantization::None,
+            bool keep_full_vectors = true);
   virtual ~IndexBase() = default;
 
   std::size_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
   std::size_t size() const;
-  bool read_only() const { return store_.rows().is_view(); }
+  bool read_only() const { return codes_->is_view(); }
+  Quantization quantization() const { return codes_->quantization(); }
+  bool has_full_vectors() const { return full_vectors() != nullptr; }
+  bool trained() const { return codes_->trained(); }
+  // Trains the quantiser on a sample (rows in the caller's space); only while the index is empty.
+  void train(const float* rows, std::size_t n);
   virtual IndexKind kind() const = 0;
 
   // Adds n rows; ids may be nullptr (then next_default(), +1, ...). Checks everything first, so
@@ -56,20 +66,35 @@ class IndexBase {
   void get_vectors(const label_t* ids, std::size_t n, float* out) const;
 
  protected:
-  // Called with the rows already stored and normalised, under the exclusive lock.
-  virtual void index_new_rows(node_t first, std::size_t n, int num_threads) = 0;
+  // Called with the rows already stored, under the exclusive lock; `rows` are the same rows in
+  // float32 (normalised, for cosine), so graph construction never needs to decode codes.
+  virtual void index_new_rows(node_t first, std::size_t n, const float* rows, int num_threads) = 0;
   virtual void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                                std::int64_t* ids, float* distances) const = 0;
+  virtual void write_params(Params& p) const = 0;
   virtual void write_sections(IndexFileWriter& w) const = 0;
+  // Reads what every index has (ids, codes, full vectors); returns the parameters for the rest.
   void load_common(const IndexFileReader& r, bool view);
+  static Quantization quantization_in(const Params& p);
+  static bool full_vectors_in(const IndexFileReader& r, Quantization q);
 
-  // Copies queries into the stored space (checked finite, normalised for cosine).
-  std::unique_ptr<float[]> prepare_queries(const float* queries, std::size_t nq) const;
+  // The float32 rows, when kept: the store itself for unquantised indexes.
+  const FloatStore* full_vectors() const;
+  // Candidates (best first, from the codes) -> the best k, re-scored exactly when full vectors
+  // exist and the index is quantised.
+  std::vector<Neighbor> finish_candidates(const float* query, std::vector<Neighbor> candidates, std::size_t k) const;
+  // How many candidates the traversal must deliver for k results under these parameters.
+  std::size_t candidate_count(std::size_t k, const SearchParams& params) const;
+
+  // Copies rows into the stored space (checked finite, normalised for cosine); `what` names
+  // them in errors.
+  std::unique_ptr<float[]> prepare_rows(const float* rows, std::size_t n, const char* what) const;
   void write_ids(const std::vector<Neighbor>& best, std::size_t k, std::int64_t* ids, float* distances) const;
 
   std::size_t dim_;
   Metric metric_;
-  FloatStore store_;
+  std::unique_ptr<CodeStore> codes_;   // what traversal and scans measure
+  std::unique_ptr<FloatStore> full_;   // float32 rows beside quantised codes, when kept
   LabelMap labels_;
   mutable std::shared_mutex rw_;
 };

@@ -26,23 +26,11 @@ void push_tile(TopK& top, const float* d, node_t first, std::size_t n, const Row
 
 }  // namespace
 
-std::vector<Neighbor> FlatIndex::scan(const float* query, std::size_t k, const RowPredicate* filter) const {
-  const std::size_t n = labels_.size(), tile = tile_rows(dim_);
-  auto qd = store_.query_distance(query);
-  TopK top(k);
-  std::vector<float> d(tile);
-  for (std::size_t start = 0; start < n; start += tile) {
-    const std::size_t m = std::min(tile, n - start);
-    qd->distances_range(static_cast<node_t>(start), m, d.data());
-    push_tile(top, d.data(), static_cast<node_t>(start), m, filter);
-  }
-  return top.sorted();
-}
-
 void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                                 std::int64_t* ids, float* distances) const {
   const std::size_t n = labels_.size(), tile = tile_rows(dim_);
   const int threads = resolve_num_threads(params.num_threads);
+  const std::size_t pool = candidate_count(k, params);
   if (params.stats) params.stats->distances += n * nq;
   FirstError err;
 
@@ -56,8 +44,8 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
         std::vector<std::unique_ptr<QueryDistance>> qd;
         std::vector<TopK> tops;
         for (std::size_t j = 0; j < qn; ++j) {
-          qd.push_back(store_.query_distance(queries + (q0 + j) * dim_));
-          tops.emplace_back(k);
+          qd.push_back(codes_->query_distance(queries + (q0 + j) * dim_));
+          tops.emplace_back(pool);
         }
         std::vector<float> d(tile);
         for (std::size_t start = 0; start < n; start += tile) {
@@ -67,7 +55,10 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
             push_tile(tops[j], d.data(), static_cast<node_t>(start), m, params.filter);
           }
         }
-        for (std::size_t j = 0; j < qn; ++j) write_ids(tops[j].sorted(), k, ids + (q0 + j) * k, distances + (q0 + j) * k);
+        for (std::size_t j = 0; j < qn; ++j) {
+          const float* q = queries + (q0 + j) * dim_;
+          write_ids(finish_candidates(q, tops[j].sorted(), k), k, ids + (q0 + j) * k, distances + (q0 + j) * k);
+        }
       });
     }
   } else {
@@ -79,8 +70,8 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
       for (int t = 0; t < threads; ++t) {
         err.run([&] {
           const std::size_t lo = std::min(n, std::size_t(t) * chunk), hi = std::min(n, lo + chunk);
-          auto qd = store_.query_distance(queries + q * dim_);
-          TopK top(k);
+          auto qd = codes_->query_distance(queries + q * dim_);
+          TopK top(pool);
           std::vector<float> d(tile);
           for (std::size_t start = lo; start < hi; start += tile) {
             const std::size_t m = std::min(tile, hi - start);
@@ -91,19 +82,18 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
         });
       }
       err.rethrow();
-      TopK merged(k);
+      TopK merged(pool);
       for (const auto& p : partial)
         for (const Neighbor& nb : p) merged.push(nb.distance, nb.id);
-      write_ids(merged.sorted(), k, ids + q * k, distances + q * k);
+      write_ids(finish_candidates(queries + q * dim_, merged.sorted(), k), k, ids + q * k, distances + q * k);
     }
   }
   err.rethrow();
 }
 
-void FlatIndex::write_sections(IndexFileWriter&) const {}  // rows and ids are all it has
-
 std::unique_ptr<FlatIndex> FlatIndex::load(const IndexFileReader& r, bool view) {
-  auto index = std::make_unique<FlatIndex>(r.info().dim, r.info().metric);
+  const Quantization q = quantization_in(r.params());
+  auto index = std::make_unique<FlatIndex>(r.info().dim, r.info().metric, q, full_vectors_in(r, q));
   index->load_common(r, view);
   return index;
 }

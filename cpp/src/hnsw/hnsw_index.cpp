@@ -31,8 +31,9 @@ constexpr int kMaxLevel = 32;
 
 }  // namespace
 
-HnswIndex::HnswIndex(std::size_t dim, Metric metric, const HnswParams& params)
-    : IndexBase(dim, metric), params_(params), graph_(params.M) {
+HnswIndex::HnswIndex(std::size_t dim, Metric metric, const HnswParams& params, Quantization quantization,
+                     bool keep_full_vectors)
+    : IndexBase(dim, metric, quantization, keep_full_vectors), params_(params), graph_(params.M) {
   if (params.M < 2 || params.M > 512) throw InvalidArgument("M must be between 2 and 512, got " + std::to_string(params.M));
   if (params.ef_construction < 1)
     throw InvalidArgument("ef_construction must be positive, got " + std::to_string(params.ef_construction));
@@ -141,7 +142,7 @@ void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t 
     if (kept.size() >= max_count) break;
     bool diverse = true;
     for (const Neighbor& k : kept) {
-      if (store_.pair_distance(c.id, k.id) < c.distance) {
+      if (codes_->pair_distance(c.id, k.id) < c.distance) {
         diverse = false;
         break;
       }
@@ -166,7 +167,7 @@ void HnswIndex::link_back(node_t q, const std::vector<Neighbor>& neighbors, int 
       } else {
         pool.clear();
         pool.push_back({nb.distance, q});
-        for (node_t j = 1; j <= l[0]; ++j) pool.push_back({store_.pair_distance(nb.id, l[j]), l[j]});
+        for (node_t j = 1; j <= l[0]; ++j) pool.push_back({codes_->pair_distance(nb.id, l[j]), l[j]});
         select_neighbors(pool, max_links);
         l[0] = static_cast<node_t>(pool.size());
         for (std::size_t j = 0; j < pool.size(); ++j) l[1 + j] = pool[j].id;
@@ -176,7 +177,7 @@ void HnswIndex::link_back(node_t q, const std::vector<Neighbor>& neighbors, int 
   }
 }
 
-void HnswIndex::insert(node_t q) {
+void HnswIndex::insert(node_t q, const float* row) {
   const int level = graph_.level(q);
   std::unique_lock<std::mutex> entry_lock(entry_mu_);
   const node_t entry = graph_.entry();
@@ -189,7 +190,7 @@ void HnswIndex::insert(node_t q) {
   // starts from a half-built entry point; that happens for about one row in M.
   if (level <= top) entry_lock.unlock();
 
-  auto qd = store_.query_distance(store_.row(q));
+  auto qd = codes_->query_distance(row);
   Neighbor cur{qd->distance(entry), entry};
   cur = descend<true>(*qd, cur, top, level, nullptr);
   // Search every level first and link back only once q's own lists are complete at all levels:
@@ -219,7 +220,7 @@ void HnswIndex::insert(node_t q) {
   if (level > top) graph_.set_entry(q, level);
 }
 
-void HnswIndex::index_new_rows(node_t first, std::size_t n, int num_threads) {
+void HnswIndex::index_new_rows(node_t first, std::size_t n, const float* rows, int num_threads) {
   std::vector<std::uint8_t> levels(n);
   for (std::size_t i = 0; i < n; ++i) levels[i] = static_cast<std::uint8_t>(draw_level(static_cast<node_t>(first + i)));
   graph_.grow(levels.data(), n);
@@ -229,14 +230,14 @@ void HnswIndex::index_new_rows(node_t first, std::size_t n, int num_threads) {
 
   std::size_t start = 0;
   if (graph_.entry() == kNoNode) {
-    insert(first);
+    insert(first, rows);
     start = 1;
   }
   const int threads = resolve_num_threads(num_threads);
   FirstError err;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
   for (std::int64_t i = static_cast<std::int64_t>(start); i < static_cast<std::int64_t>(n); ++i) {
-    err.run([&] { insert(static_cast<node_t>(first + i)); });
+    err.run([&] { insert(static_cast<node_t>(first + i), rows + std::size_t(i) * dim_); });
   }
   err.rethrow();
   // The walk costs O(rows * M); running it once the batches since the last one add up to 1/16
@@ -292,7 +293,7 @@ void HnswIndex::repair_reachability() {
       float worst = -std::numeric_limits<float>::infinity();
       for (node_t j = 1; j <= l[0]; ++j) {
         if (in_degree[l[j]] < 2) continue;
-        const float d = store_.pair_distance(h.id, l[j]);
+        const float d = codes_->pair_distance(h.id, l[j]);
         if (d > worst) {
           worst = d;
           slot = j;
@@ -314,7 +315,8 @@ void HnswIndex::repair_reachability() {
     bool changed = false;
     for (node_t u = 0; u < n; ++u) {
       if (reached[u]) continue;
-      auto qd = store_.query_distance(store_.row(u));
+      std::vector<float> scratch(dim_);
+      auto qd = codes_->query_distance(codes_->row_as_float(u, scratch.data()));
       Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
       cur = descend<false>(*qd, cur, graph_.max_level(), 0, nullptr);
       auto visited = visited_.acquire(n);
@@ -334,7 +336,8 @@ void HnswIndex::repair_reachability() {
 
 void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                                 std::int64_t* ids, float* distances) const {
-  const std::size_t ef = std::max(k, params.ef ? params.ef : kDefaultEf);
+  const std::size_t pool = candidate_count(k, params);
+  const std::size_t ef = std::max(pool, params.ef ? params.ef : kDefaultEf);
   const int threads = resolve_num_threads(params.num_threads);
   const int use_threads = static_cast<int>(std::min<std::size_t>(threads, nq));
   FirstError err;
@@ -348,12 +351,14 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
 #pragma omp for schedule(dynamic, 4)
       for (std::int64_t qi = 0; qi < static_cast<std::int64_t>(nq); ++qi) {
         const float* q = queries + std::size_t(qi) * dim_;
-        auto qd = store_.query_distance(q);
+        auto qd = codes_->query_distance(q);
         Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
         cur = descend<false>(*qd, cur, graph_.max_level(), 0, stats);
         visited->prepare(graph_.size());
         std::vector<Neighbor> best = search_level<false>(*qd, *visited, cur, 0, ef, params.filter, stats);
-        write_ids(best, k, ids + std::size_t(qi) * k, distances + std::size_t(qi) * k);
+        if (best.size() > pool) best.resize(pool);
+        write_ids(finish_candidates(q, std::move(best), k), k, ids + std::size_t(qi) * k,
+                  distances + std::size_t(qi) * k);
       }
       if (stats) {
         std::lock_guard<std::mutex> g(stats_mu);
@@ -372,15 +377,15 @@ std::map<std::string, std::size_t> HnswIndex::memory_usage() const {
   return m;
 }
 
-void HnswIndex::write_sections(IndexFileWriter& w) const {
-  Params p;
+void HnswIndex::write_params(Params& p) const {
   p.set("M", std::uint64_t(params_.M));
   p.set("ef_construction", std::uint64_t(params_.ef_construction));
   p.set("seed", params_.seed);
   p.set("entry", std::uint64_t(graph_.entry()));
   p.set("max_level", std::uint64_t(graph_.max_level() + 1));  // stored +1 so an empty graph is 0
-  const std::string text = p.serialize();
-  w.add_section(section::kParams, text.data(), text.size());
+}
+
+void HnswIndex::write_sections(IndexFileWriter& w) const {
   w.add_array(section::kGraphLevels, graph_.levels());
   w.add_array(section::kGraphLevel0, graph_.level0());
   w.add_array(section::kGraphUpperOffsets, graph_.upper_offsets());
@@ -398,7 +403,8 @@ std::unique_ptr<HnswIndex> HnswIndex::load(const IndexFileReader& r, bool view) 
   if (max_level > kMaxLevel + 1 || (entry > kMaxNodes && entry != kNoNode))
     throw FormatError("corrupt index file: bad HNSW entry point");
   const FileInfo& info = r.info();
-  auto index = std::make_unique<HnswIndex>(info.dim, info.metric, hp);
+  const Quantization q = quantization_in(p);
+  auto index = std::make_unique<HnswIndex>(info.dim, info.metric, hp, q, full_vectors_in(r, q));
   index->load_common(r, view);
   const std::uint64_t n = info.count;
   auto levels = r.array<std::uint8_t>(section::kGraphLevels, n, view);

@@ -233,6 +233,7 @@ std::pair<const unsigned char*, std::size_t> IndexFileReader::bytes(std::uint32_
 }
 
 Params IndexFileReader::params() const {
+  if (!has(section::kParams)) return Params();  // a flat index written before it had parameters
   auto b = bytes(section::kParams);
   return Params::parse(b.first, b.second);
 }

@@ -29,6 +29,7 @@ bool probe_avx512_vnni() {
 // The table built into this binary for a level (nullptr when none); the caller checks the level
 // against the CPU. allow_vnni=false gives the plain AVX-512 table even on a VNNI machine.
 const QuantKernels* built_table(SimdLevel level, bool allow_vnni) {
+  (void)allow_vnni;  // only x86 builds have a VNNI table
   switch (level) {
     case SimdLevel::Scalar: return scalar::quant_table();
 #if defined(VECDEX_HAVE_X86_KERNELS)

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <vector>
 
 #include "vecdex/storage/float_store.h"
@@ -48,6 +49,11 @@ class FloatQueryDistance final : public QueryDistance {
 
 std::unique_ptr<QueryDistance> FloatStore::query_distance(const float* query) const {
   return std::make_unique<FloatQueryDistance>(*this, query);
+}
+
+void FloatStore::decode(node_t i, float* out) const {
+  const float* r = row(i);
+  std::copy(r, r + dim_, out);
 }
 
 float FloatStore::pair_distance(node_t a, node_t b) const {

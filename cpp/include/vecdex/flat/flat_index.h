@@ -11,18 +11,19 @@ namespace vecdex {
 
 class FlatIndex final : public IndexBase {
  public:
-  FlatIndex(std::size_t dim, Metric metric) : IndexBase(dim, metric) {}
+  FlatIndex(std::size_t dim, Metric metric, Quantization quantization = Quantization::None,
+            bool keep_full_vectors = true)
+      : IndexBase(dim, metric, quantization, keep_full_vectors) {}
   IndexKind kind() const override { return IndexKind::Flat; }
   static std::unique_ptr<FlatIndex> load(const IndexFileReader& r, bool view);
 
-  // Exact k best among `rows` (or all rows when rows is nullptr) for one prepared query.
-  std::vector<Neighbor> scan(const float* query, std::size_t k, const RowPredicate* filter) const;
 
  protected:
-  void index_new_rows(node_t, std::size_t, int) override {}
+  void index_new_rows(node_t, std::size_t, const float*, int) override {}
   void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                        std::int64_t* ids, float* distances) const override;
-  void write_sections(IndexFileWriter& w) const override;
+  void write_params(Params&) const override {}
+  void write_sections(IndexFileWriter&) const override {}  // ids and rows are all it has
 };
 
 }  // namespace vecdex

@@ -23,22 +23,25 @@ constexpr std::size_t kDefaultEf = 64;
 
 class HnswIndex final : public IndexBase {
  public:
-  HnswIndex(std::size_t dim, Metric metric, const HnswParams& params);
+  HnswIndex(std::size_t dim, Metric metric, const HnswParams& params,
+            Quantization quantization = Quantization::None, bool keep_full_vectors = true);
   IndexKind kind() const override { return IndexKind::Hnsw; }
   const HnswParams& params() const { return params_; }
   std::map<std::string, std::size_t> memory_usage() const override;
   static std::unique_ptr<HnswIndex> load(const IndexFileReader& r, bool view);
 
  protected:
-  void index_new_rows(node_t first, std::size_t n, int num_threads) override;
+  void index_new_rows(node_t first, std::size_t n, const float* rows, int num_threads) override;
   void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                        std::int64_t* ids, float* distances) const override;
+  void write_params(Params& p) const override;
   void write_sections(IndexFileWriter& w) const override;
 
  private:
   // Level of row i: a pure function of (seed, i), so levels do not depend on threads or batching.
   int draw_level(node_t i) const;
-  void insert(node_t q);
+  // Links row q, whose float32 values are `row` (the stored codes may be lossy).
+  void insert(node_t q, const float* row);
   // Beam search on one level from `entry`; returns up to ef closest accepted rows, best first.
   template <bool kBuilding>
   std::vector<Neighbor> search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,

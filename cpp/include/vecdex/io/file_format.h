@@ -38,6 +38,11 @@ constexpr std::uint32_t kGraphLevels = fourcc('G', 'L', 'V', 'L');   // u8 level
 constexpr std::uint32_t kGraphLevel0 = fourcc('G', 'L', '0', 'L');   // u32 [count, links...] per row
 constexpr std::uint32_t kGraphUpperOffsets = fourcc('G', 'U', 'O', 'F');  // u32 per row
 constexpr std::uint32_t kGraphUpper = fourcc('G', 'U', 'P', 'L');    // u32 link blocks
+constexpr std::uint32_t kCodesF16 = fourcc('Q', 'F', '1', '6');      // u16 fp16 rows
+constexpr std::uint32_t kCodesBF16 = fourcc('Q', 'B', '1', '6');     // u16 bf16 rows
+constexpr std::uint32_t kCodesSQ = fourcc('Q', 'S', 'Q', 'C');       // u8 scalar-quantised rows
+constexpr std::uint32_t kSQRanges = fourcc('Q', 'S', 'Q', 'R');      // f32 offsets then scales
+constexpr std::uint32_t kSQRowTerms = fourcc('Q', 'S', 'Q', 'T');    // f32 per-row squared norm
 }  // namespace section
 
 struct FileInfo {

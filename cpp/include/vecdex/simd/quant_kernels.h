@@ -11,7 +11,7 @@
 // * Half-precision values are passed as their raw 16-bit patterns (std::uint16_t).
 // * Integer kernels accumulate in int32 with no intermediate saturation; the caller keeps d small
 //   enough for the exact result to fit: d <= 65793 for dot_u8_i8 (|255 * -128| per term),
-//   d <= 16513 for l2sq_u8_u8 (255^2 per term), d <= 1118481 for dot_u4_i8.
+//   d <= 33025 for l2sq_u8_u8 (255^2 per term), d <= 1118481 for dot_u4_i8 (|15 * -128|).
 //
 // Rounding and special values of the conversions (bit-exact at every level):
 // * f32 -> f16: round to nearest, ties to even, with f16 subnormals; magnitudes from 65520 up
