@@ -138,16 +138,30 @@ void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t 
   std::sort(candidates.begin(), candidates.end());
   std::vector<Neighbor> kept;
   kept.reserve(max_count);
+  // Quantised stores decode a row before measuring from it, so they score a candidate against
+  // all kept rows at once; float rows are cheap per pair and stop at the first closer one.
+  const bool batch = codes_->quantization() != Quantization::None;
+  std::vector<node_t> kept_ids;
+  std::vector<float> d;
   for (const Neighbor& c : candidates) {
     if (kept.size() >= max_count) break;
     bool diverse = true;
-    for (const Neighbor& k : kept) {
-      if (codes_->pair_distance(c.id, k.id) < c.distance) {
-        diverse = false;
-        break;
+    if (batch) {
+      d.resize(kept.size());
+      codes_->pair_distances(c.id, kept_ids.data(), kept_ids.size(), d.data());
+      for (float x : d) diverse &= !(x < c.distance);
+    } else {
+      for (const Neighbor& k : kept) {
+        if (codes_->pair_distance(c.id, k.id) < c.distance) {
+          diverse = false;
+          break;
+        }
       }
     }
-    if (diverse) kept.push_back(c);
+    if (diverse) {
+      kept.push_back(c);
+      kept_ids.push_back(c.id);
+    }
   }
   candidates.swap(kept);
 }
@@ -155,6 +169,7 @@ void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t 
 void HnswIndex::link_back(node_t q, const std::vector<Neighbor>& neighbors, int level) {
   const std::size_t max_links = graph_.max_links(level);
   std::vector<Neighbor> pool;
+  std::vector<float> d;
   for (const Neighbor& nb : neighbors) {
     lock(nb.id);
     node_t* l = graph_.links(nb.id, level);
@@ -167,7 +182,9 @@ void HnswIndex::link_back(node_t q, const std::vector<Neighbor>& neighbors, int 
       } else {
         pool.clear();
         pool.push_back({nb.distance, q});
-        for (node_t j = 1; j <= l[0]; ++j) pool.push_back({codes_->pair_distance(nb.id, l[j]), l[j]});
+        d.resize(l[0]);
+        codes_->pair_distances(nb.id, l + 1, l[0], d.data());
+        for (node_t j = 1; j <= l[0]; ++j) pool.push_back({d[j - 1], l[j]});
         select_neighbors(pool, max_links);
         l[0] = static_cast<node_t>(pool.size());
         for (std::size_t j = 0; j < pool.size(); ++j) l[1 + j] = pool[j].id;

@@ -87,10 +87,15 @@ class HalfStore final : public CodeStore {
     return std::make_unique<CodeQueryDistance<HalfStore, Prepared>>(*this, Prepared{{query, query + dim_}});
   }
   float pair_distance(node_t a, node_t b) const override {
-    thread_local std::vector<float> tmp;
-    tmp.resize(dim_);
-    decode(a, tmp.data());
-    return score(Prepared{tmp}, b);
+    float d;
+    pair_distances(a, &b, 1, &d);
+    return d;
+  }
+  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
+    Prepared p;
+    p.q.resize(dim_);
+    decode(a, p.q.data());
+    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
   }
   std::size_t memory_bytes() const override { return codes_.bytes(); }
 
@@ -168,10 +173,16 @@ class ScalarQuantStore final : public CodeStore {
     return std::make_unique<CodeQueryDistance<ScalarQuantStore, Prepared>>(*this, prepare(query));
   }
   float pair_distance(node_t a, node_t b) const override {
-    thread_local std::vector<float> tmp;
-    tmp.resize(dim_);
-    decode(a, tmp.data());
-    return score(prepare(tmp.data()), b);
+    float d;
+    pair_distances(a, &b, 1, &d);
+    return d;
+  }
+  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
+    thread_local std::vector<float> row;
+    row.resize(dim_);
+    decode(a, row.data());
+    const Prepared p = prepare(row.data());
+    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
   }
   std::size_t memory_bytes() const override { return codes_.bytes() + ranges_.bytes(); }
 
@@ -297,10 +308,16 @@ class UniformSQ8Store final : public CodeStore {
     return std::make_unique<CodeQueryDistance<UniformSQ8Store, Prepared>>(*this, prepare(query));
   }
   float pair_distance(node_t a, node_t b) const override {
-    thread_local std::vector<float> tmp;
-    tmp.resize(dim_);
-    decode(a, tmp.data());
-    return score(prepare(tmp.data()), b);
+    float d;
+    pair_distances(a, &b, 1, &d);
+    return d;
+  }
+  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
+    thread_local std::vector<float> row;
+    row.resize(dim_);
+    decode(a, row.data());
+    const Prepared p = prepare(row.data());
+    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
   }
   std::size_t memory_bytes() const override { return codes_.bytes() + row_norms_.bytes() + range_.bytes(); }
 

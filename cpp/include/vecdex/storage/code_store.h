@@ -45,6 +45,11 @@ class CodeStore : public VectorStore {
   virtual void write(IndexFileWriter& w) const = 0;
   // Replaces the contents by `count` rows read from the file.
   virtual void read(const IndexFileReader& r, std::size_t count, bool view) = 0;
+  // Distances from row a to rows b[0..n): what graph construction prunes with. Stores that must
+  // decode and prepare row a first override this to do so once for the whole batch.
+  virtual void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const {
+    for (std::size_t i = 0; i < n; ++i) out[i] = pair_distance(a, b[i]);
+  }
   // Bytes one row occupies in this store.
   virtual std::size_t bytes_per_row() const = 0;
 };
