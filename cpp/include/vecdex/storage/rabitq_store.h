@@ -1,0 +1,69 @@
+// RaBitQ codes (Gao & Long, SIGMOD 2024) and extended multi-bit RaBitQ (SIGMOD 2025) as a
+// CodeStore.
+//
+// Training learns the centroid c (mean of the sample) and a random orthogonal rotation P: a
+// randomised Hadamard transform on the dimension zero-padded to D = max(64, next power of two),
+// three rounds of (random +-1 diagonal, then normalised Walsh-Hadamard), the signs drawn from
+// std::mt19937_64 with a fixed seed (kRaBitQSeed) and saved in the file.
+//
+// A row x is stored as r = P(x - c) / |x - c| (a unit vector in D dimensions) quantised to a grid
+// of B bits per dimension: y_i = sign(r_i) * (min(floor(t |r_i|), 2^(B-1) - 1) + 1/2), i.e. code
+// u_i = y_i + (2^B - 1)/2 in [0, 2^B), with the per-row rescale t chosen to maximise
+// <o_bar, r>, o_bar = y / |y| (exactly, by sweeping the critical points of t in the window the
+// RaBitQ library uses). B = 1 is the original RaBitQ: u_i = [r_i >= 0], o_bar = (2u - 1)/sqrt(D).
+// Per row four float32 factors: |x - c|, <y, r>, <x - c, c>, <o_bar, r>.
+//
+// Estimator for a query q (prepared once: q' = P(q - c), then quantised):
+//   <r, q'> ~ <o_bar, q'> / <o_bar, r> = <y, q'> / <y, r>
+//   l2:        |x - q|^2 ~ |x - c|^2 + |q - c|^2 - 2 |x - c| est
+//   ip/cosine: <x, q> = |x - c| est + <x - c, c> + <c, q>,  distance 1 - <x, q>
+// Estimated l2 distances are not clamped at 0, so the ranking between close rows is kept.
+// Query quantisation: B = 1 quantises q' to 4 bits per dimension (uniform grid lo + delta * k,
+// round to nearest) held as four bit-planes, so <u, q'> is a weighted sum of popcounts (exact
+// integer kernel, scalar / AVX2 / AVX-512BW). B >= 2 quantises q' to int8 (symmetric, scale
+// max|q'_i| / 127) and uses the exact integer dot kernels of QuantKernels (dot_u4_i8 for B <= 4,
+// codes two per byte; dot_u8_i8 for B >= 5, one byte per code).
+//
+// Error bound (RaBitQ Theorem 3.2): with probability about 1 - 2 exp(-c0 eps0^2),
+//   |<o_bar, q_n> / <o_bar, r> - <r, q_n>| <= eps0 * sqrt((1 - <o_bar, r>^2) / <o_bar, r>^2) / sqrt(D - 1)
+// for the unit query q_n = q' / |q'|. Scaled to distances: l2 bound = 2 |x - c| |q - c| * that,
+// ip/cosine bound = |x - c| |q - c| * that. estimate() returns both (kRaBitQEps0 = 1.9 unless
+// given), so a reranker can prune with distance - bound. The bound neglects the small error of
+// the query quantisation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "vecdex/io/file_format.h"
+#include "vecdex/storage/code_store.h"
+
+namespace vecdex {
+
+namespace section {
+constexpr std::uint32_t kRaBitQParams = fourcc('Q', 'R', 'B', 'P');   // u32[8]: version, dim, D, bits, rounds, seed lo, seed hi, 0
+constexpr std::uint32_t kRaBitQCentroid = fourcc('Q', 'R', 'B', 'M'); // f32 centroid (dim)
+constexpr std::uint32_t kRaBitQSigns = fourcc('Q', 'R', 'B', 'S');    // i8 +-1, rounds * D (round-major)
+constexpr std::uint32_t kRaBitQCodes = fourcc('Q', 'R', 'B', 'C');    // u8 codes, bytes_per_row() per row
+constexpr std::uint32_t kRaBitQFactors = fourcc('Q', 'R', 'B', 'F');  // f32[4] per row: |x-c|, <y,r>, <x-c,c>, <o_bar,r>
+}  // namespace section
+
+constexpr std::uint64_t kRaBitQSeed = 0x5241426974510001ull;  // "RABitQ" + 1
+constexpr int kRaBitQRounds = 3;
+constexpr double kRaBitQEps0 = 1.9;
+
+class RaBitQStore : public CodeStore {
+ public:
+  virtual int bits() const = 0;
+  // The padded (rotated) dimension D.
+  virtual std::size_t padded_dim() const = 0;
+  // Estimated distances from `query` (in the stored space) to rows ids[0..n), and the error
+  // bound of each (eps0 as in the header comment); `bound` may be nullptr.
+  virtual void estimate(const float* query, const node_t* ids, std::size_t n, float* dist, float* bound,
+                        double eps0 = kRaBitQEps0) const = 0;
+};
+
+// bits: 1 (RaBitQ) to 8 (extended RaBitQ). Returns a RaBitQStore.
+std::unique_ptr<CodeStore> make_rabitq_store(std::size_t dim, Metric metric, int bits);
+
+}  // namespace vecdex
