@@ -13,7 +13,12 @@ What it measures, per data set (all libraries in the same process, on the same d
 * per library and thread setting, the QPS at the smallest ef whose recall@10 reaches 0.90 / 0.95 /
   0.99 (no interpolation);
 * vecdex.FlatIndex single-query scan speed (1 thread) in bytes of base scanned per second, against
-  the machine's memory bandwidth (a large numpy copy, and a numpy read-only reduction).
+  the machine's memory bandwidth (a large numpy copy, and a numpy read-only reduction);
+* quantisation (debian only unless --quant; --no-quant skips it): vecdex Index for each
+  quantization (none, fp16, sq8, sq8u, sq4, and rabitq1/rabitq4/pq where the build has them),
+  faiss IndexRefineFlat(IndexHNSWSQ 8-bit) and usearch dtype i8 / f16, swept over ef x re-rank
+  factor at 1 search thread; per variant the bytes per vector of the codes, the index memory, the
+  build time and the best QPS among the configurations reaching recall@10 >= 0.95.
 
 Recall is counted as ann-benchmarks does: a returned id is a hit when its exact distance (recomputed
 with numpy in float64) is within epsilon of the exact k-th distance (epsilon = 1e-5 for cosine;
@@ -54,6 +59,19 @@ EF_SWEEP = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 EF_QUICK = [10, 24, 64, 128, 256]
 THRESHOLDS = (0.90, 0.95, 0.99)
 ALL_LIBS = ("vecdex", "hnswlib", "faiss", "usearch")
+# quantisation section (1 search thread; best QPS over (ef, rerank) at recall >= QUANT_TARGET)
+QUANT_TARGET = 0.95
+QUANT_DATASETS = ("debian",)  # where the section runs by default (--quant: every data set)
+QUANT_TYPES = ("none", "fp16", "sq8", "sq8u", "sq4")
+QUANT_TYPES_OPTIONAL = ("rabitq1", "rabitq4", "pq")  # added when the vecdex build has them
+QUANT_EF = [32, 48, 64, 96, 128, 192]
+QUANT_EF_QUICK = [32, 64, 128]
+QUANT_RERANK = (1, 2, 4, 10)  # rabitq1 also 20
+QUANT_RERANK_QUICK = (1, 4)
+FAISS_K_FACTOR = (1, 2, 4)
+FAISS_K_FACTOR_QUICK = (1, 4)
+USEARCH_QUANT_DTYPES = ("i8", "f16")
+USEARCH_DTYPE_BYTES = {"i8": 1, "f16": 2, "bf16": 2, "f32": 4}
 
 
 def n_cpus() -> int:
@@ -428,6 +446,162 @@ def load_libs(names):
 
 
 # --------------------------------------------------------------------------------------------
+# quantised variants: build(ds, threads), search(queries, k, ef, rerank, threads) -> int64 ids,
+# code_bytes(n) -> (bytes per vector of the codes the graph search reads, how it was counted)
+# --------------------------------------------------------------------------------------------
+
+class VecdexQuant:
+    library = "vecdex"
+    rerank_name = "rerank"
+
+    def __init__(self, quantization, quick):
+        import vecdex
+        self.vd = vecdex
+        self.quantization = quantization
+        self.label = "vecdex none (fp32)" if quantization == "none" else f"vecdex {quantization}"
+        if quantization == "none":
+            self.reranks = (1,)  # exact distances already: nothing to re-rank
+        else:
+            self.reranks = QUANT_RERANK_QUICK if quick else QUANT_RERANK
+            if quantization == "rabitq1":
+                self.reranks += (20,)
+        self.index = None
+
+    def params(self, ds):
+        return (f"Index(metric='{ds.metric}', M={M}, ef_construction={EF_CONSTRUCTION}, seed=0, "
+                f"quantization='{self.quantization}')")
+
+    def build(self, ds, threads):
+        self.index = self.vd.Index(dim=ds.dim, metric=ds.metric, M=M, ef_construction=EF_CONSTRUCTION,
+                                   seed=0, quantization=self.quantization)
+        self.index.add(ds.base, num_threads=threads)
+
+    def code_bytes(self, n):
+        mem = self.index.memory_usage()
+        if "codes" in mem:
+            return mem["codes"] / n, "memory_usage()['codes'] / n"
+        return mem["vectors"] / n, "memory_usage()['vectors'] / n"
+
+    def reported_memory(self):
+        return int(self.index.memory_usage()["total"]), "memory_usage()['total']"
+
+    def search(self, q, k, ef, rerank, threads):
+        ids, _ = self.index.search(q, k=k, ef=ef, num_threads=threads, rerank=rerank)
+        return ids
+
+    def close(self):
+        self.index = None
+
+
+class FaissSQRefine:
+    library = "faiss"
+    rerank_name = "k_factor"
+    label = "faiss HNSWSQ 8-bit + RefineFlat"
+
+    def __init__(self, quick):
+        import faiss
+        self.f = faiss
+        self.reranks = FAISS_K_FACTOR_QUICK if quick else FAISS_K_FACTOR
+        self.index = None
+        self.cosine = False
+
+    def params(self, ds):
+        metric = "METRIC_INNER_PRODUCT on normalised vectors" if ds.metric == "cosine" else "METRIC_L2"
+        return (f"IndexRefineFlat(IndexHNSWSQ(d, QT_8bit, {M}, {metric})), "
+                f"efConstruction={EF_CONSTRUCTION}, trained on the base")
+
+    def build(self, ds, threads):
+        f = self.f
+        f.omp_set_num_threads(threads)
+        self.cosine = ds.metric == "cosine"
+        metric = f.METRIC_INNER_PRODUCT if self.cosine else f.METRIC_L2
+        self.base_index = f.IndexHNSWSQ(ds.dim, f.ScalarQuantizer.QT_8bit, M, metric)
+        self.base_index.hnsw.efConstruction = EF_CONSTRUCTION
+        self.index = f.IndexRefineFlat(self.base_index)  # keeps the float vectors for k_factor
+        x = _normalise(ds.base) if self.cosine else ds.base
+        self.index.train(x)
+        self.index.add(x)
+
+    def code_bytes(self, n):
+        return float(self.base_index.storage.sa_code_size()), "SQ code_size"
+
+    def reported_memory(self):
+        try:
+            return int(self.f.serialize_index(self.index).nbytes), "serialize_index() size"
+        except Exception:  # noqa: BLE001
+            return None, "-"
+
+    def search(self, q, k, ef, rerank, threads):
+        f = self.f
+        f.omp_set_num_threads(threads)
+        params = f.IndexRefineSearchParameters(
+            k_factor=rerank, base_index_params=f.SearchParametersHNSW(efSearch=ef))
+        _, ids = self.index.search(_normalise(q) if self.cosine else q, k, params=params)
+        return ids
+
+    def close(self):
+        self.index = self.base_index = None
+
+
+class UsearchQuant(UsearchLib):
+    library = "usearch"
+    rerank_name = None
+    reranks = (None,)
+
+    def __init__(self, dtype):
+        super().__init__()
+        self.dtype = dtype
+        self.label = f"usearch {dtype}"
+
+    def params(self, ds):
+        metric = "cos" if ds.metric == "cosine" else "l2sq"
+        return (f"Index(metric='{metric}', connectivity={M}, expansion_add={EF_CONSTRUCTION}, "
+                f"dtype='{self.dtype}')")
+
+    def build(self, ds, threads):
+        metric = "cos" if ds.metric == "cosine" else "l2sq"
+        self.index = self.u.Index(ndim=ds.dim, metric=metric, connectivity=M,
+                                  expansion_add=EF_CONSTRUCTION, dtype=self.dtype)
+        self.index.add(np.arange(ds.n, dtype=np.uint64), ds.base, threads=threads)
+
+    def code_bytes(self, n):
+        return float(self.index.ndim * USEARCH_DTYPE_BYTES[self.dtype]), "ndim x scalar size"
+
+    def search(self, q, k, ef, rerank, threads):
+        return super().search(q, k, ef, threads)
+
+
+def quant_variants(lib_names, types, quick):
+    """The quantised variants to compare: vecdex `types` (those this vecdex build knows), then the
+    peers among `lib_names`. Returns (variants, notes about what was left out)."""
+    variants, notes = [], []
+    if "vecdex" not in lib_names:
+        return [], ["vecdex not available: quantisation section skipped"]
+    from vecdex import _index
+    known = getattr(_index, "QUANTIZATIONS", None)
+    if not known:
+        return [], ["this vecdex build has no quantization support: quantisation section skipped"]
+    if types is None:
+        types = list(QUANT_TYPES) + [t for t in QUANT_TYPES_OPTIONAL if t in known]
+    for t in types:
+        if t in known:
+            variants.append(VecdexQuant(t, quick))
+        else:
+            notes.append(f"vecdex quantization {t!r} not in this build ({', '.join(known)})")
+    peers = []
+    if "faiss" in lib_names:
+        peers.append(lambda: FaissSQRefine(quick))
+    if "usearch" in lib_names:
+        peers += [lambda dt=dt: UsearchQuant(dt) for dt in USEARCH_QUANT_DTYPES]
+    for make in peers:
+        try:
+            variants.append(make())
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"peer not available: {type(e).__name__}: {e}")
+    return variants, notes
+
+
+# --------------------------------------------------------------------------------------------
 # measurements
 # --------------------------------------------------------------------------------------------
 
@@ -577,6 +751,76 @@ def bench_flat(ds, nsingle, libs_available):
     return {"scan_bytes": scan_bytes, "n_single_queries": int(qs.shape[0]), "methods": out}
 
 
+def bench_quant(variants, ds, ef_list, reps, build_threads, threads=1):
+    """Quantisation section: build every variant at `build_threads`, then sweep ef x rerank at
+    `threads` search threads. For each ef the variants take turns (order rotated each repetition),
+    each running all its rerank values; best time kept, recall from the first repetition."""
+    out = {"threads": threads, "ef": list(ef_list), "reps": reps, "variants": {}, "errors": {}}
+    ok = []
+    for v in variants:
+        rec = {"library": v.library, "rerank_name": v.rerank_name, "points": []}
+        try:
+            rec.update(bench_build(v, ds, build_threads))
+            rec["bytes_per_vector"], rec["bytes_per_vector_kind"] = v.code_bytes(ds.n)
+            ok.append(v)
+            log(f"  quant build {v.label}: {rec['build_s']:.2f}s, {rec['bytes_per_vector']:,.1f} B/vector, "
+                f"reported {_mb(rec['mem_reported'])} MiB")
+        except Exception as e:  # noqa: BLE001
+            rec["error"] = f"{type(e).__name__}: {e}"
+            log(f"  quant build {v.label}: ERROR {rec['error']}")
+        out["variants"][v.label] = rec
+    q = ds.queries
+    broken = out["errors"]  # label -> error
+    for v in ok:  # warm-up (untimed)
+        try:
+            v.search(q[: min(100, ds.nq)], K, 64, v.reranks[0], threads)
+        except Exception as e:  # noqa: BLE001
+            broken[v.label] = f"{type(e).__name__}: {e}"
+    for ef in ef_list if ok else []:
+        times = {(v.label, r): [] for v in ok for r in v.reranks}
+        recalls = {}
+        for rep in range(reps):
+            shift = rep % len(ok)
+            for v in ok[shift:] + ok[:shift]:
+                for r in v.reranks:
+                    if v.label in broken:
+                        break
+                    time.sleep(0.02)  # let other libraries' worker threads go idle
+                    try:
+                        t = time.perf_counter()
+                        ids = v.search(q, K, ef, r, threads)
+                        dt = time.perf_counter() - t
+                    except Exception as e:  # noqa: BLE001
+                        broken[v.label] = f"ef={ef} {v.rerank_name}={r}: {type(e).__name__}: {e}"
+                        break
+                    times[(v.label, r)].append(dt)
+                    if (v.label, r) not in recalls:
+                        recalls[(v.label, r)] = recall_at_k(ds, ids)
+        for v in ok:
+            cells = []
+            for r in v.reranks:
+                ts = times[(v.label, r)]
+                if not ts:
+                    continue
+                best = min(ts)
+                out["variants"][v.label]["points"].append(
+                    {"ef": ef, "rerank": r, "recall": recalls[(v.label, r)], "qps": ds.nq / best, "times": ts})
+                cells.append(("" if r is None else f"r={r} ") + f"{recalls[(v.label, r)]:.4f}/{ds.nq / best:,.0f}")
+            log(f"  quant ef={ef:<4d} {v.label}: " + ("  ".join(cells) or "ERR"))
+    for k, v in broken.items():
+        log(f"  ERROR quant {k}: {v}")
+    for v in variants:
+        v.close()
+    gc.collect()
+    return out
+
+
+def best_at_recall(points, target):
+    """The point with the highest QPS among those reaching `target` recall (None if none does)."""
+    hits = [p for p in points if p["recall"] >= target]
+    return max(hits, key=lambda p: p["qps"]) if hits else None
+
+
 # --------------------------------------------------------------------------------------------
 # machine / versions
 # --------------------------------------------------------------------------------------------
@@ -641,6 +885,79 @@ def _mb(x):
 
 def _qps(x):
     return f"{x:,.0f}"
+
+
+def _config(p, rerank_name):
+    return f"ef={p['ef']}" + ("" if rerank_name is None else f", {rerank_name}={p['rerank']}")
+
+
+def _quant_md(dname, qr, meta):
+    """Markdown lines of the quantisation section of one data set (see bench_quant())."""
+    th = qr["threads"]
+    tgt = QUANT_TARGET
+    L = [f"### Quantisation ({dname}, {th} thread{'s' if th != 1 else ''})", ""]
+    L.append(f"Each index built with M={M}, ef_construction={EF_CONSTRUCTION} at {meta['build_threads']} "
+             f"threads; searched at {th} thread{'s' if th != 1 else ''}, batch of all queries, best of "
+             f"{qr['reps']} interleaved repetitions, for ef in {', '.join(map(str, qr['ef']))} x each re-rank "
+             f"setting (vecdex `rerank`: rerank x k candidates from the codes re-scored with the float "
+             f"vectors; faiss `k_factor` of IndexRefineFlat, the same idea; usearch has none; both walk the "
+             f"graph with a beam of at least rerank x k). The QPS column "
+             f"is the best QPS over all (ef, re-rank) configurations reaching recall@10 >= {tgt:.2f}; the "
+             f"ratio divides it by the same figure for vecdex without quantisation.")
+    L.append("")
+    L.append("Bytes per vector: the codes the graph search reads (vecdex `memory_usage()['codes'] / n`, "
+             "or `['vectors'] / n` without quantisation; faiss SQ code size; usearch ndim x scalar size). "
+             "Index memory is each library's own figure: vecdex `memory_usage()['total']` and the faiss "
+             "serialised IndexRefineFlat both include the float32 vectors kept for re-ranking; usearch keeps "
+             "only its quantised vectors (its `memory_usage` includes preallocated capacity).")
+    L.append("")
+    variants = qr["variants"]
+    ref = variants.get("vecdex none (fp32)", {})
+    ref_best = best_at_recall(ref.get("points", []), tgt)
+    L.append(f"| library / quantization | bytes per vector | index memory MiB | build s | "
+             f"QPS at recall >= {tgt:.2f} (ef, rerank) | ratio vs vecdex fp32 QPS at {tgt:.2f} |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    for label, v in variants.items():
+        if v.get("error"):
+            L.append(f"| {label} | error: {v['error']} | | | | |")
+            continue
+        pts = v["points"]
+        best = best_at_recall(pts, tgt)
+        if best is not None:
+            cell = f"{_qps(best['qps'])} ({_config(best, v['rerank_name'])})"
+            ratio = "-" if ref_best is None else f"{best['qps'] / ref_best['qps']:.2f}"
+        elif pts:
+            top = max(pts, key=lambda p: p["recall"])
+            cell = f"not reached (max {top['recall']:.4f} at {_config(top, v['rerank_name'])})"
+            ratio = "-"
+        else:
+            cell, ratio = "error", "-"
+        L.append(f"| {label} | {v['bytes_per_vector']:,.1f} | {_mb(v['mem_reported'])} | {v['build_s']:.2f} | "
+                 f"{cell} | {ratio} |")
+    L.append("")
+    L.append("Best QPS at each recall@10 target (same sweep), and parameters:")
+    L.append("")
+    L.append("| library / quantization | " + " | ".join(f"recall >= {t:.2f}" for t in THRESHOLDS)
+             + " | max recall (config) | parameters |")
+    L.append("|---|" + "---:|" * len(THRESHOLDS) + "---|---|")
+    for label, v in variants.items():
+        if v.get("error") or not v["points"]:
+            continue
+        cells = []
+        for t in THRESHOLDS:
+            b = best_at_recall(v["points"], t)
+            cells.append("not reached" if b is None else f"{_qps(b['qps'])} ({_config(b, v['rerank_name'])})")
+        top = max(v["points"], key=lambda p: p["recall"])
+        L.append(f"| {label} | " + " | ".join(cells)
+                 + f" | {top['recall']:.4f} ({_config(top, v['rerank_name'])}) | `{v['params']}` |")
+    L.append("")
+    for k, v in qr.get("errors", {}).items():
+        L.append(f"- quantisation search error {k}: {v}")
+    for n in qr.get("notes", []):
+        L.append(f"- {n}")
+    if qr.get("errors") or qr.get("notes"):
+        L.append("")
+    return L
 
 
 def write_results_md(results, path=None):
@@ -765,6 +1082,10 @@ def write_results_md(results, path=None):
                          + (f"{_qps(r['batch_qps_1t'])} | {r['batch_recall']:.4f} |"
                             if "batch_qps_1t" in r else "- | - |"))
             L.append("")
+        if dres.get("quant", {}).get("skipped"):
+            L.extend(["### Quantisation", ""] + [f"- {n}" for n in dres["quant"]["skipped"]] + [""])
+        elif dres.get("quant"):
+            L.extend(_quant_md(dname, dres["quant"], meta))
     text = "\n".join(L) + "\n"
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -841,6 +1162,19 @@ def run(args):
                     log(f"  {m}: ERROR {r['error']}")
                 else:
                     log(f"  {m}: {r['median_s'] * 1e3:.3f} ms/query, {r['Bps_median'] / 1e9:.1f} GB/s")
+        if args.quant or (args.quant is None and ds.name in QUANT_DATASETS):
+            log("  quantisation ...")
+            types = [x.strip() for x in args.quant_types.split(",") if x.strip()] if args.quant_types else None
+            variants, notes = quant_variants({lib.name for lib in libs}, types, quick)
+            if variants:
+                quant_ef = ([int(x) for x in args.quant_ef.split(",")] if args.quant_ef
+                            else (QUANT_EF_QUICK if quick else QUANT_EF))
+                dres["quant"] = bench_quant(variants, ds, quant_ef, reps, build_threads)
+                dres["quant"]["notes"] = notes
+            else:
+                dres["quant"] = {"skipped": notes}
+            for n in notes:
+                log(f"  {n}")
         results["datasets"][ds.name] = dres
         del ds
         gc.collect()
@@ -869,6 +1203,16 @@ def main(argv=None):
     ap.add_argument("--synthetic-metric", default="l2", choices=["l2", "cosine"])
     ap.add_argument("--flat-queries", type=int, default=100, help="single-query calls for the flat scan")
     ap.add_argument("--no-flat", action="store_true", help="skip the flat-scan / bandwidth part")
+    ap.add_argument("--quant", action=argparse.BooleanOptionalAction, default=None,
+                    help="quantisation section (vecdex quantizations against faiss HNSWSQ and usearch "
+                         "i8/f16 at 1 thread): by default on the debian data set only; --quant runs it "
+                         "on every data set, --no-quant skips it")
+    ap.add_argument("--quant-types", default=None,
+                    help="comma list of vecdex quantizations (default: " + ",".join(QUANT_TYPES)
+                         + ", plus " + ",".join(QUANT_TYPES_OPTIONAL) + " where the build has them)")
+    ap.add_argument("--quant-ef", default=None,
+                    help="comma list of ef values for the quantisation sweep (default "
+                         + ",".join(map(str, QUANT_EF)) + ")")
     ap.add_argument("--out", default=None,
                     help="Markdown output (default bench/RESULTS.md; bench/out/RESULTS_quick.md with --quick)")
     ap.add_argument("--json", default=None,
