@@ -7,6 +7,8 @@
 #include "vecdex/flat/flat_index.h"
 #include "vecdex/hnsw/hnsw_index.h"
 #include "quant_kernels_py.h"
+#include "pq_kernels_py.h"
+#include "rabitq_kernels_py.h"
 #include "vecdex/simd/dispatch.h"
 
 namespace py = pybind11;
@@ -135,6 +137,8 @@ PYBIND11_MODULE(_core, m) {
 #endif
 
   register_quant_kernels(m);
+  register_pq_kernels(m);
+  register_rabitq_kernels(m);
 
   m.def("kernel_l2sq", [](const FloatArray& a, const FloatArray& b, const std::string& level) {
     return call_pair(kernels_named(level).l2sq, a, b);

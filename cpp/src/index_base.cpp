@@ -8,6 +8,7 @@
 
 #include "vecdex/flat/flat_index.h"
 #include "vecdex/hnsw/hnsw_index.h"
+#include "vecdex/storage/rabitq_store.h"
 #include "vecdex/threading.h"
 
 namespace vecdex {
@@ -29,6 +30,10 @@ Metric metric_from_name(const std::string& name) {
 }
 
 namespace {
+
+// Error-bound width used to skip re-ranking: ~99% of RaBitQ estimates lie within it (see
+// storage/rabitq_store.h), where the paper's 1.9 covers only ~94.5%.
+constexpr double kRerankBoundEps = 2.6;
 
 // Index of the first row holding NaN or infinity, or n when all are finite.
 std::size_t first_non_finite_row(const float* rows, std::size_t n, std::size_t dim) {
@@ -126,6 +131,27 @@ std::size_t IndexBase::candidate_count(std::size_t k, const SearchParams& params
 
 std::vector<Neighbor> IndexBase::finish_candidates(const float* query, std::vector<Neighbor> candidates,
                                                    std::size_t k) const {
+  const auto* rabitq = dynamic_cast<const RaBitQStore*>(codes_.get());
+  if (rabitq && full_ && candidates.size() > k) {
+    // RaBitQ knows how far each estimate can be off: re-score candidates in order of their lower
+    // bound (estimate - error bound) and stop once the next bound is worse than the k-th exact
+    // distance, so only candidates that could still make the top k cost an exact distance.
+    const std::size_t n = candidates.size();
+    std::vector<node_t> ids(n);
+    std::vector<float> est(n), bound(n);
+    for (std::size_t i = 0; i < n; ++i) ids[i] = candidates[i].id;
+    rabitq->estimate(query, ids.data(), n, est.data(), bound.data(), kRerankBoundEps);
+    std::vector<Neighbor> by_lower(n);
+    for (std::size_t i = 0; i < n; ++i) by_lower[i] = {est[i] - bound[i], ids[i]};
+    std::sort(by_lower.begin(), by_lower.end());
+    auto exact = full_->query_distance(query);
+    TopK top(k);
+    for (const Neighbor& c : by_lower) {
+      if (top.full() && c.distance > top.worst()) break;
+      top.push(exact->distance(c.id), c.id);
+    }
+    return top.sorted();
+  }
   if (codes_->quantization() != Quantization::None && full_ && !candidates.empty()) {
     std::vector<node_t> ids(candidates.size());
     std::vector<float> exact(candidates.size());
@@ -220,7 +246,7 @@ void IndexBase::load_common(const IndexFileReader& r, bool view) {
 Quantization IndexBase::quantization_in(const Params& p) {
   if (!p.has("quantization")) return Quantization::None;  // files from before quantisation
   const std::uint64_t q = p.get_u64("quantization");
-  if (q > static_cast<std::uint64_t>(Quantization::SQ4)) throw FormatError("corrupt index file: unknown quantization");
+  if (q > static_cast<std::uint64_t>(Quantization::RaBitQ8)) throw FormatError("corrupt index file: unknown quantization");
   return static_cast<Quantization>(q);
 }
 

@@ -9,7 +9,7 @@ from . import _core
 from ._validation import as_ids, as_rows, positive_int, thread_count
 
 _METRICS = ("l2", "ip", "cosine")
-QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4")
+QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4", "pq") + tuple(f"rabitq{b}" for b in range(1, 9))
 
 
 def _check_metric(metric) -> str:

@@ -1,6 +1,8 @@
-// AVX2 RaBitQ kernels (compiled with -mavx2 -mfma -mpopcnt; reached only through
-// rabitq_kernels() after the CPU has been checked). Popcounts by nibble lookup (vpshufb) summed
-// with vpsadbw; the Walsh-Hadamard butterflies 8 lanes at a time. No standard-library templates.
+// AVX2 RaBitQ kernels (compiled with -mavx2 -mfma; reached only through rabitq_kernels() after
+// the CPU has been checked). Popcounts by nibble lookup (vpshufb); the four query planes are
+// weighted per byte (1, 2, 4, 8: at most 8 * 15 = 120 per byte) before one vpsadbw, so a 256-bit
+// block costs two vpsadbw. Tails use 128- and 64-bit loads, zero-extended (no POPCNT instruction
+// is needed). The Walsh-Hadamard butterflies run 8 lanes at a time. No standard-library templates.
 #include <immintrin.h>
 
 #include "vecdex/simd/rabitq_kernels.h"
@@ -17,37 +19,42 @@ inline __m256i popcnt8(__m256i v) {
   const __m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
   return _mm256_add_epi8(lo, hi);
 }
-// Popcount of each 64-bit lane (vpsadbw against zero).
-inline __m256i popcnt64(__m256i v) { return _mm256_sad_epu8(popcnt8(v), _mm256_setzero_si256()); }
 
 inline std::uint64_t hsum64(__m256i v) {
   const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   return static_cast<std::uint64_t>(_mm_cvtsi128_si64(s)) + static_cast<std::uint64_t>(_mm_extract_epi64(s, 1));
 }
 
+// Adds one block: acc_ip += per-lane sum of sum_j 2^j popcount(c & p_j), acc_pc += popcount(c).
+inline void accumulate(__m256i c, __m256i p0, __m256i p1, __m256i p2, __m256i p3, __m256i& acc_ip, __m256i& acc_pc) {
+  __m256i t = popcnt8(_mm256_and_si256(c, p3));
+  t = _mm256_add_epi8(_mm256_add_epi8(t, t), popcnt8(_mm256_and_si256(c, p2)));
+  t = _mm256_add_epi8(_mm256_add_epi8(t, t), popcnt8(_mm256_and_si256(c, p1)));
+  t = _mm256_add_epi8(_mm256_add_epi8(t, t), popcnt8(_mm256_and_si256(c, p0)));
+  acc_ip = _mm256_add_epi64(acc_ip, _mm256_sad_epu8(t, _mm256_setzero_si256()));
+  acc_pc = _mm256_add_epi64(acc_pc, _mm256_sad_epu8(popcnt8(c), _mm256_setzero_si256()));
+}
+
+inline __m256i ld(const std::uint64_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
 void ip_bin_u4(const std::uint64_t* code, const std::uint64_t* planes, std::size_t words, std::uint32_t* ip,
                std::uint32_t* pc) {
-  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, ap = a0;
+  __m256i acc_ip = _mm256_setzero_si256(), acc_pc = acc_ip;
+  const std::uint64_t *p0 = planes, *p1 = planes + words, *p2 = planes + 2 * words, *p3 = planes + 3 * words;
   std::size_t w = 0;
-  for (; w + 4 <= words; w += 4) {
-    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + w));
-    ap = _mm256_add_epi64(ap, popcnt64(c));
-    a0 = _mm256_add_epi64(a0, popcnt64(_mm256_and_si256(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(planes + w)))));
-    a1 = _mm256_add_epi64(a1, popcnt64(_mm256_and_si256(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(planes + words + w)))));
-    a2 = _mm256_add_epi64(a2, popcnt64(_mm256_and_si256(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(planes + 2 * words + w)))));
-    a3 = _mm256_add_epi64(a3, popcnt64(_mm256_and_si256(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(planes + 3 * words + w)))));
+  for (; w + 4 <= words; w += 4)
+    accumulate(ld(code + w), ld(p0 + w), ld(p1 + w), ld(p2 + w), ld(p3 + w), acc_ip, acc_pc);
+  for (; w < words; w += 2) {  // 1..3 words left
+    const bool two = w + 2 <= words;
+    auto part = [two](const std::uint64_t* p) {
+      const __m128i x = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
+                            : _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+      return _mm256_inserti128_si256(_mm256_setzero_si256(), x, 0);
+    };
+    accumulate(part(code + w), part(p0 + w), part(p1 + w), part(p2 + w), part(p3 + w), acc_ip, acc_pc);
   }
-  std::uint64_t s0 = hsum64(a0), s1 = hsum64(a1), s2 = hsum64(a2), s3 = hsum64(a3), p = hsum64(ap);
-  for (; w < words; ++w) {
-    const std::uint64_t c = code[w];
-    p += _mm_popcnt_u64(c);
-    s0 += _mm_popcnt_u64(c & planes[w]);
-    s1 += _mm_popcnt_u64(c & planes[words + w]);
-    s2 += _mm_popcnt_u64(c & planes[2 * words + w]);
-    s3 += _mm_popcnt_u64(c & planes[3 * words + w]);
-  }
-  *ip = static_cast<std::uint32_t>(s0 + 2 * s1 + 4 * s2 + 8 * s3);
-  *pc = static_cast<std::uint32_t>(p);
+  *ip = static_cast<std::uint32_t>(hsum64(acc_ip));
+  *pc = static_cast<std::uint32_t>(hsum64(acc_pc));
 }
 
 void fwht(float* x, std::size_t n) {

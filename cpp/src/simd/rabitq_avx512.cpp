@@ -1,5 +1,5 @@
 // AVX-512 (F + BW) RaBitQ kernels: the AVX2 scheme on 512-bit registers (vpshufb and vpsadbw need
-// AVX-512BW). VPOPCNTQ (AVX512_VPOPCNTDQ, a separate CPU feature) is not used. No standard-library
+// AVX-512BW), 256-bit blocks for rows under 8 words and for tails. VPOPCNTQ (AVX512_VPOPCNTDQ, a separate CPU feature) is not used. No standard-library
 // templates here.
 #include <immintrin.h>
 
@@ -9,41 +9,99 @@ namespace vecdex {
 namespace avx512 {
 namespace {
 
-inline __m512i popcnt64(__m512i v) {
-  const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+inline __m512i popcnt8(__m512i v) {
+  // Bytes 0,1,1,2,1,2,2,3,1,2,2,3,2,3,3,4 in every 128-bit lane (no broadcast intrinsic: GCC 12
+  // warns about its undefined pass-through operand).
+  const __m512i lut = _mm512_set_epi64(0x0403030203020201ll, 0x0302020102010100ll, 0x0403030203020201ll,
+                                       0x0302020102010100ll, 0x0403030203020201ll, 0x0302020102010100ll,
+                                       0x0403030203020201ll, 0x0302020102010100ll);
   const __m512i low = _mm512_set1_epi8(0x0F);
   const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low));
   const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-  return _mm512_sad_epu8(_mm512_add_epi8(lo, hi), _mm512_setzero_si512());
+  return _mm512_add_epi8(lo, hi);
 }
+
+// Sum of the eight 64-bit lanes, in registers. GCC 12 warns (-Wuninitialized) about the undefined
+// pass-through operand inside _mm512_extracti64x4_epi64; it is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+inline std::uint64_t hsum64(__m512i v) {
+  const __m256i h = _mm256_add_epi64(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  return static_cast<std::uint64_t>(_mm_cvtsi128_si64(s)) + static_cast<std::uint64_t>(_mm_extract_epi64(s, 1));
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 inline __m512i ld(const std::uint64_t* p) { return _mm512_loadu_si512(reinterpret_cast<const void*>(p)); }
 
+// 512-bit blocks, planes weighted per byte as in the AVX2 table (at most 120 per byte).
+inline void accumulate(__m512i c, __m512i p0, __m512i p1, __m512i p2, __m512i p3, __m512i& acc_ip, __m512i& acc_pc) {
+  __m512i t = popcnt8(_mm512_and_si512(c, p3));
+  t = _mm512_add_epi8(_mm512_add_epi8(t, t), popcnt8(_mm512_and_si512(c, p2)));
+  t = _mm512_add_epi8(_mm512_add_epi8(t, t), popcnt8(_mm512_and_si512(c, p1)));
+  t = _mm512_add_epi8(_mm512_add_epi8(t, t), popcnt8(_mm512_and_si512(c, p0)));
+  acc_ip = _mm512_add_epi64(acc_ip, _mm512_sad_epu8(t, _mm512_setzero_si512()));
+  acc_pc = _mm512_add_epi64(acc_pc, _mm512_sad_epu8(popcnt8(c), _mm512_setzero_si512()));
+}
+
+// The same on 256 bits (rows of fewer than 8 words, and tails).
+inline __m256i popcnt8_256(__m256i v) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
+                                       2, 3, 2, 3, 3, 4);
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low)),
+                         _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
+}
+inline void accumulate256(__m256i c, __m256i p0, __m256i p1, __m256i p2, __m256i p3, __m256i& acc_ip,
+                          __m256i& acc_pc) {
+  __m256i t = popcnt8_256(_mm256_and_si256(c, p3));
+  t = _mm256_add_epi8(_mm256_add_epi8(t, t), popcnt8_256(_mm256_and_si256(c, p2)));
+  t = _mm256_add_epi8(_mm256_add_epi8(t, t), popcnt8_256(_mm256_and_si256(c, p1)));
+  t = _mm256_add_epi8(_mm256_add_epi8(t, t), popcnt8_256(_mm256_and_si256(c, p0)));
+  acc_ip = _mm256_add_epi64(acc_ip, _mm256_sad_epu8(t, _mm256_setzero_si256()));
+  acc_pc = _mm256_add_epi64(acc_pc, _mm256_sad_epu8(popcnt8_256(c), _mm256_setzero_si256()));
+}
+inline std::uint64_t hsum64_256(__m256i v) {
+  const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  return static_cast<std::uint64_t>(_mm_cvtsi128_si64(s)) + static_cast<std::uint64_t>(_mm_extract_epi64(s, 1));
+}
+inline __m256i ld256(const std::uint64_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
 void ip_bin_u4(const std::uint64_t* code, const std::uint64_t* planes, std::size_t words, std::uint32_t* ip,
                std::uint32_t* pc) {
-  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, ap = a0;
+  const std::uint64_t *p0 = planes, *p1 = planes + words, *p2 = planes + 2 * words, *p3 = planes + 3 * words;
+  std::uint64_t s_ip = 0, s_pc = 0;
   std::size_t w = 0;
-  for (; w + 8 <= words; w += 8) {
-    const __m512i c = ld(code + w);
-    ap = _mm512_add_epi64(ap, popcnt64(c));
-    a0 = _mm512_add_epi64(a0, popcnt64(_mm512_and_si512(c, ld(planes + w))));
-    a1 = _mm512_add_epi64(a1, popcnt64(_mm512_and_si512(c, ld(planes + words + w))));
-    a2 = _mm512_add_epi64(a2, popcnt64(_mm512_and_si512(c, ld(planes + 2 * words + w))));
-    a3 = _mm512_add_epi64(a3, popcnt64(_mm512_and_si512(c, ld(planes + 3 * words + w))));
+  if (words >= 8) {
+    __m512i acc_ip = _mm512_setzero_si512(), acc_pc = acc_ip;
+    for (; w + 8 <= words; w += 8)
+      accumulate(ld(code + w), ld(p0 + w), ld(p1 + w), ld(p2 + w), ld(p3 + w), acc_ip, acc_pc);
+    s_ip = hsum64(acc_ip);
+    s_pc = hsum64(acc_pc);
   }
-  if (w < words) {  // 1..7 words left: masked loads, zeros beyond
-    const __mmask8 m = static_cast<__mmask8>((1u << (words - w)) - 1u);
-    const __m512i c = _mm512_maskz_loadu_epi64(m, code + w);
-    ap = _mm512_add_epi64(ap, popcnt64(c));
-    a0 = _mm512_add_epi64(a0, popcnt64(_mm512_and_si512(c, _mm512_maskz_loadu_epi64(m, planes + w))));
-    a1 = _mm512_add_epi64(a1, popcnt64(_mm512_and_si512(c, _mm512_maskz_loadu_epi64(m, planes + words + w))));
-    a2 = _mm512_add_epi64(a2, popcnt64(_mm512_and_si512(c, _mm512_maskz_loadu_epi64(m, planes + 2 * words + w))));
-    a3 = _mm512_add_epi64(a3, popcnt64(_mm512_and_si512(c, _mm512_maskz_loadu_epi64(m, planes + 3 * words + w))));
+  if (w < words) {
+    __m256i acc_ip = _mm256_setzero_si256(), acc_pc = acc_ip;
+    for (; w + 4 <= words; w += 4)
+      accumulate256(ld256(code + w), ld256(p0 + w), ld256(p1 + w), ld256(p2 + w), ld256(p3 + w), acc_ip, acc_pc);
+    for (; w < words; w += 2) {  // 1..3 words left: 128- and 64-bit loads, zero-extended
+      const bool two = w + 2 <= words;
+      auto part = [two](const std::uint64_t* p) {
+        const __m128i x = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))
+                              : _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        return _mm256_inserti128_si256(_mm256_setzero_si256(), x, 0);
+      };
+      accumulate256(part(code + w), part(p0 + w), part(p1 + w), part(p2 + w), part(p3 + w), acc_ip, acc_pc);
+    }
+    s_ip += hsum64_256(acc_ip);
+    s_pc += hsum64_256(acc_pc);
   }
-  const std::uint64_t s0 = _mm512_reduce_add_epi64(a0), s1 = _mm512_reduce_add_epi64(a1),
-                      s2 = _mm512_reduce_add_epi64(a2), s3 = _mm512_reduce_add_epi64(a3);
-  *ip = static_cast<std::uint32_t>(s0 + 2 * s1 + 4 * s2 + 8 * s3);
-  *pc = static_cast<std::uint32_t>(_mm512_reduce_add_epi64(ap));
+  *ip = static_cast<std::uint32_t>(s_ip);
+  *pc = static_cast<std::uint32_t>(s_pc);
 }
 
 void fwht(float* x, std::size_t n) {

@@ -11,6 +11,8 @@
 #include "vecdex/storage/aligned_array.h"
 #include "vecdex/storage/code_store.h"
 #include "vecdex/storage/float_store.h"
+#include "vecdex/storage/pq_store.h"
+#include "vecdex/storage/rabitq_store.h"
 
 namespace vecdex {
 
@@ -22,16 +24,27 @@ const char* quantization_name(Quantization q) {
     case Quantization::SQ8: return "sq8";
     case Quantization::SQ8U: return "sq8u";
     case Quantization::SQ4: return "sq4";
+    case Quantization::PQ: return "pq";
+    case Quantization::RaBitQ1: return "rabitq1";
+    case Quantization::RaBitQ2: return "rabitq2";
+    case Quantization::RaBitQ3: return "rabitq3";
+    case Quantization::RaBitQ4: return "rabitq4";
+    case Quantization::RaBitQ5: return "rabitq5";
+    case Quantization::RaBitQ6: return "rabitq6";
+    case Quantization::RaBitQ7: return "rabitq7";
+    case Quantization::RaBitQ8: return "rabitq8";
   }
   return "unknown";
 }
 
 Quantization quantization_from_name(const std::string& name) {
   for (Quantization q : {Quantization::None, Quantization::FP16, Quantization::BF16, Quantization::SQ8,
-                         Quantization::SQ8U, Quantization::SQ4}) {
+                         Quantization::SQ8U, Quantization::SQ4, Quantization::PQ,
+                         Quantization::RaBitQ1, Quantization::RaBitQ2, Quantization::RaBitQ3, Quantization::RaBitQ4,
+                         Quantization::RaBitQ5, Quantization::RaBitQ6, Quantization::RaBitQ7, Quantization::RaBitQ8}) {
     if (name == quantization_name(q)) return q;
   }
-  throw InvalidArgument("unknown quantization '" + name + "': expected one of none, fp16, bf16, sq8, sq8u, sq4");
+  throw InvalidArgument("unknown quantization '" + name + "': expected one of none, fp16, bf16, sq8, sq8u, sq4, pq, rabitq1..rabitq8");
 }
 
 namespace {
@@ -435,6 +448,17 @@ std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metr
     case Quantization::SQ8: return std::make_unique<ScalarQuantStore>(dim, metric, 8);
     case Quantization::SQ8U: return std::make_unique<UniformSQ8Store>(dim, metric);
     case Quantization::SQ4: return std::make_unique<ScalarQuantStore>(dim, metric, 4);
+    case Quantization::PQ:
+      return make_pq_store(dim, metric, pq_default_subquantizers(dim, kPQDefaultBits), kPQDefaultBits);
+    case Quantization::RaBitQ1:
+    case Quantization::RaBitQ2:
+    case Quantization::RaBitQ3:
+    case Quantization::RaBitQ4:
+    case Quantization::RaBitQ5:
+    case Quantization::RaBitQ6:
+    case Quantization::RaBitQ7:
+    case Quantization::RaBitQ8:
+      return make_rabitq_store(dim, metric, static_cast<int>(q) - 6);
   }
   throw InvalidArgument("unknown quantization");
 }

@@ -19,6 +19,17 @@ enum class Quantization : std::uint32_t {
   SQ8 = 3,    // 8 bits per dimension, per-dimension trained range
   SQ8U = 4,   // 8 bits per dimension, one trained range; integer dot products
   SQ4 = 5,    // 4 bits per dimension, per-dimension trained range
+  PQ = 6,     // product quantisation (storage/pq_store.h)
+  // RaBitQ (1 bit per rotated dimension) and extended RaBitQ (2..8 bits): value = 6 + bits
+  // (storage/rabitq_store.h).
+  RaBitQ1 = 7,
+  RaBitQ2 = 8,
+  RaBitQ3 = 9,
+  RaBitQ4 = 10,
+  RaBitQ5 = 11,
+  RaBitQ6 = 12,
+  RaBitQ7 = 13,
+  RaBitQ8 = 14,
 };
 
 const char* quantization_name(Quantization q);
