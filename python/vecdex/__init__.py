@@ -10,10 +10,10 @@ from __future__ import annotations
 import warnings as _warnings
 
 from . import _core
-from ._index import FlatIndex, Index, load
+from ._index import QUANTIZATIONS, FlatIndex, Index, load
 
 __version__ = "0.1.0"
-__all__ = ["Index", "FlatIndex", "load", "simd_level", "available_simd_levels", "__version__"]
+__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "simd_level", "available_simd_levels", "__version__"]
 
 if _core.simd_env_warning():
     _warnings.warn(_core.simd_env_warning(), RuntimeWarning, stacklevel=2)

@@ -58,7 +58,7 @@ class _BaseIndex:
 
     @property
     def quantization(self) -> str:
-        """How vectors are stored for search: 'none' (float32), 'fp16', 'bf16', 'sq8', 'sq8u' or 'sq4'."""
+        """How vectors are stored for search: 'none' (float32) or one of QUANTIZATIONS."""
         return self._native.quantization
 
     @property
