@@ -76,10 +76,35 @@ class CodeQueryDistance final : public QueryDistance {
   Prepared p_;
 };
 
+// What every store here shares: a query is prepared once (Derived::prepare) and rows are scored
+// against it (Derived::score); a pair distance decodes the first row and measures it as a query.
+template <class Derived>
+class PreparedQueryStore : public CodeStore {
+ public:
+  std::unique_ptr<QueryDistance> query_distance(const float* query) const override {
+    return std::make_unique<CodeQueryDistance<Derived, typename Derived::Prepared>>(self(), self().prepare(query));
+  }
+  float pair_distance(node_t a, node_t b) const override {
+    float d;
+    pair_distances(a, &b, 1, &d);
+    return d;
+  }
+  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
+    thread_local std::vector<float> row;
+    row.resize(self().dim());
+    self().decode(a, row.data());
+    const typename Derived::Prepared p = self().prepare(row.data());
+    for (std::size_t i = 0; i < n; ++i) out[i] = self().score(p, b[i]);
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
 // ---------------------------------------------------------------------------------------------
 // fp16 / bf16: each value rounded to 16 bits, widened in registers while measuring.
 
-class HalfStore final : public CodeStore {
+class HalfStore final : public PreparedQueryStore<HalfStore> {
  public:
   HalfStore(std::size_t dim, Metric metric, bool bf16) : dim_(dim), metric_(metric), bf16_(bf16) {}
 
@@ -96,20 +121,7 @@ class HalfStore final : public CodeStore {
   std::size_t dim() const override { return dim_; }
   std::size_t size() const override { return codes_.size() / dim_; }
   Metric metric() const override { return metric_; }
-  std::unique_ptr<QueryDistance> query_distance(const float* query) const override {
-    return std::make_unique<CodeQueryDistance<HalfStore, Prepared>>(*this, Prepared{{query, query + dim_}});
-  }
-  float pair_distance(node_t a, node_t b) const override {
-    float d;
-    pair_distances(a, &b, 1, &d);
-    return d;
-  }
-  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
-    Prepared p;
-    p.q.resize(dim_);
-    decode(a, p.q.data());
-    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
-  }
+  Prepared prepare(const float* q) const { return Prepared{{q, q + dim_}}; }
   std::size_t memory_bytes() const override { return codes_.bytes(); }
 
   Quantization quantization() const override { return bf16_ ? Quantization::BF16 : Quantization::FP16; }
@@ -152,7 +164,7 @@ class HalfStore final : public CodeStore {
 // decoded row) stored per row. The int8 weights cost about 1/254 relative error per term, far
 // below the 4-bit codes' own error, and re-ranking removes both.
 
-class ScalarQuantStore final : public CodeStore {
+class ScalarQuantStore final : public PreparedQueryStore<ScalarQuantStore> {
  public:
   ScalarQuantStore(std::size_t dim, Metric metric, int bits)
       : dim_(dim), metric_(metric), bits_(bits), levels_(bits == 8 ? 255 : 15),
@@ -211,21 +223,6 @@ class ScalarQuantStore final : public CodeStore {
   std::size_t dim() const override { return dim_; }
   std::size_t size() const override { return row_bytes_ ? codes_.size() / row_bytes_ : 0; }
   Metric metric() const override { return metric_; }
-  std::unique_ptr<QueryDistance> query_distance(const float* query) const override {
-    return std::make_unique<CodeQueryDistance<ScalarQuantStore, Prepared>>(*this, prepare(query));
-  }
-  float pair_distance(node_t a, node_t b) const override {
-    float d;
-    pair_distances(a, &b, 1, &d);
-    return d;
-  }
-  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
-    thread_local std::vector<float> row;
-    row.resize(dim_);
-    decode(a, row.data());
-    const Prepared p = prepare(row.data());
-    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
-  }
   std::size_t memory_bytes() const override { return codes_.bytes() + ranges_.bytes() + row_norms_.bytes(); }
 
   Quantization quantization() const override { return bits_ == 8 ? Quantization::SQ8 : Quantization::SQ4; }
@@ -327,7 +324,7 @@ class ScalarQuantStore final : public CodeStore {
 // per-row terms: dot(q, x) ~ offset * sum(q) + scale * q_scale * sum(code * q_code), and
 // |q - x|^2 = |q|^2 - 2 dot(q, x) + |x|^2 with |x|^2 stored per row.
 
-class UniformSQ8Store final : public CodeStore {
+class UniformSQ8Store final : public PreparedQueryStore<UniformSQ8Store> {
  public:
   UniformSQ8Store(std::size_t dim, Metric metric) : dim_(dim), metric_(metric) {}
 
@@ -362,21 +359,6 @@ class UniformSQ8Store final : public CodeStore {
   std::size_t dim() const override { return dim_; }
   std::size_t size() const override { return row_norms_.size(); }
   Metric metric() const override { return metric_; }
-  std::unique_ptr<QueryDistance> query_distance(const float* query) const override {
-    return std::make_unique<CodeQueryDistance<UniformSQ8Store, Prepared>>(*this, prepare(query));
-  }
-  float pair_distance(node_t a, node_t b) const override {
-    float d;
-    pair_distances(a, &b, 1, &d);
-    return d;
-  }
-  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
-    thread_local std::vector<float> row;
-    row.resize(dim_);
-    decode(a, row.data());
-    const Prepared p = prepare(row.data());
-    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
-  }
   std::size_t memory_bytes() const override { return codes_.bytes() + row_norms_.bytes() + range_.bytes(); }
 
   Quantization quantization() const override { return Quantization::SQ8U; }
