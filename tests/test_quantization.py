@@ -173,3 +173,32 @@ def test_quantized_search_matches_own_brute_force(data):
     want_ids, _ = brute_force(decoded, queries, K, "l2")
     ids, _ = index.search(queries, k=K)
     assert recall(ids, decoded, queries, K, "l2", tol=1e-3) >= 0.99
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_pq_settings_shape_the_codes_and_survive_save(tmp_path, data, bits):
+    base, queries = data
+    n, d = base.shape
+    index = vecdex.FlatIndex(dim=d, metric="l2", quantization="pq", pq_subquantizers=12, pq_bits=bits)
+    index.add(base)
+    code_bytes = index.memory_usage()["codes"]
+    per_row = 12 * bits // 8
+    codebooks = 12 * 2**bits * (d // 12) * 4
+    # Held bytes may include growth capacity, but scale with the code width.
+    assert n * per_row <= code_bytes <= 3 * (n + 32) * per_row + codebooks + 4096
+    want = index.search(queries, k=K, rerank=10)
+    assert recall(want[0], base, queries, K, "l2") >= 0.95
+    index.save(tmp_path / "pq.vdx")
+    got = vecdex.load(tmp_path / "pq.vdx").search(queries, k=K, rerank=10)
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_pq_settings_are_checked():
+    with pytest.raises(ValueError, match="pq_bits"):
+        vecdex.Index(dim=16, quantization="pq", pq_bits=5)
+    with pytest.raises(ValueError, match="only to quantization='pq'"):
+        vecdex.FlatIndex(dim=16, quantization="sq8", pq_subquantizers=4)
+    with pytest.raises(ValueError, match="subquantizers"):
+        vecdex.FlatIndex(dim=16, quantization="pq", pq_subquantizers=17)
+    with pytest.raises(ValueError, match="pq_subquantizers"):
+        vecdex.FlatIndex(dim=16, quantization="pq", pq_subquantizers=0)

@@ -194,24 +194,33 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<FlatIndex, IndexBase>(m, "FlatIndex")
       .def(py::init([](std::size_t dim, const std::string& metric, const std::string& quantization,
-                       bool keep_full_vectors) {
+                       bool keep_full_vectors, std::size_t pq_subquantizers, int pq_bits) {
+             QuantizerParams qp;
+             qp.pq_subquantizers = pq_subquantizers;
+             qp.pq_bits = pq_bits;
              return std::make_unique<FlatIndex>(dim, metric_from_name(metric), quantization_from_name(quantization),
-                                                keep_full_vectors);
+                                                keep_full_vectors, qp);
            }),
-           py::arg("dim"), py::arg("metric"), py::arg("quantization") = "none", py::arg("keep_full_vectors") = true);
+           py::arg("dim"), py::arg("metric"), py::arg("quantization") = "none", py::arg("keep_full_vectors") = true,
+           py::arg("pq_subquantizers") = 0, py::arg("pq_bits") = 4);
 
   py::class_<HnswIndex, IndexBase>(m, "HnswIndex")
       .def(py::init([](std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
-                       std::uint64_t seed, const std::string& quantization, bool keep_full_vectors) {
+                       std::uint64_t seed, const std::string& quantization, bool keep_full_vectors,
+                       std::size_t pq_subquantizers, int pq_bits) {
              HnswParams p;
              p.M = M;
              p.ef_construction = ef_construction;
              p.seed = seed;
+             QuantizerParams qp;
+             qp.pq_subquantizers = pq_subquantizers;
+             qp.pq_bits = pq_bits;
              return std::make_unique<HnswIndex>(dim, metric_from_name(metric), p, quantization_from_name(quantization),
-                                                keep_full_vectors);
+                                                keep_full_vectors, qp);
            }),
            py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"),
-           py::arg("quantization") = "none", py::arg("keep_full_vectors") = true)
+           py::arg("quantization") = "none", py::arg("keep_full_vectors") = true, py::arg("pq_subquantizers") = 0,
+           py::arg("pq_bits") = 4)
       .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
       .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
       .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; });

@@ -56,10 +56,11 @@ void normalise(float* row, std::size_t dim) {
 
 }  // namespace
 
-IndexBase::IndexBase(std::size_t dim, Metric metric, Quantization quantization, bool keep_full_vectors)
+IndexBase::IndexBase(std::size_t dim, Metric metric, Quantization quantization, bool keep_full_vectors,
+                     const QuantizerParams& quantizer)
     : dim_(dim), metric_(metric) {
   if (dim == 0 || dim > (1u << 20)) throw InvalidArgument("dim must be between 1 and 2**20, got " + std::to_string(dim));
-  codes_ = make_code_store(quantization, dim, metric);
+  codes_ = make_code_store(quantization, dim, metric, quantizer);
   if (quantization != Quantization::None && keep_full_vectors) full_ = std::make_unique<FloatStore>(dim, metric);
 }
 

@@ -26,6 +26,16 @@ def _check_quantization(quantization) -> str:
     return quantization
 
 
+def _pq_settings(quantization, pq_subquantizers, pq_bits) -> tuple[int, int]:
+    """(sub-quantizers, bits) for the core; 0 sub-quantizers means the default for the dimension."""
+    if quantization != "pq" and (pq_subquantizers is not None or pq_bits != 4):
+        raise ValueError("pq_subquantizers and pq_bits apply only to quantization='pq'")
+    m = 0 if pq_subquantizers is None else positive_int(pq_subquantizers, "pq_subquantizers")
+    if isinstance(pq_bits, bool) or pq_bits not in (4, 8):
+        raise ValueError(f"pq_bits must be 4 or 8, got {pq_bits!r}")
+    return m, int(pq_bits)
+
+
 def _check_rerank(rerank) -> int:
     if rerank is None:
         return 0
@@ -136,9 +146,19 @@ class FlatIndex(_BaseIndex):
     >>> index = FlatIndex(dim=384, metric="cosine")
     """
 
-    def __init__(self, dim: int, metric: str = "l2", quantization: str | None = None, keep_full_vectors: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "l2",
+        quantization: str | None = None,
+        keep_full_vectors: bool = True,
+        pq_subquantizers: int | None = None,
+        pq_bits: int = 4,
+    ):
+        quantization = _check_quantization(quantization)
+        m, bits = _pq_settings(quantization, pq_subquantizers, pq_bits)
         self._native = _core.FlatIndex(
-            positive_int(dim, "dim"), _check_metric(metric), _check_quantization(quantization), bool(keep_full_vectors)
+            positive_int(dim, "dim"), _check_metric(metric), quantization, bool(keep_full_vectors), m, bits
         )
 
     def search(self, queries, k: int = 10, num_threads: int = 0, rerank: int | None = None):
@@ -171,10 +191,14 @@ class Index(_BaseIndex):
         seed: int = 0,
         quantization: str | None = None,
         keep_full_vectors: bool = True,
+        pq_subquantizers: int | None = None,
+        pq_bits: int = 4,
     ):
         M = positive_int(M, "M")
         if M < 2:
             raise ValueError(f"M must be at least 2, got {M}")
+        quantization = _check_quantization(quantization)
+        pq_m, pq_b = _pq_settings(quantization, pq_subquantizers, pq_bits)
         ef_construction = positive_int(ef_construction, "ef_construction")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
@@ -184,8 +208,10 @@ class Index(_BaseIndex):
             M,
             ef_construction,
             int(seed),
-            _check_quantization(quantization),
+            quantization,
             bool(keep_full_vectors),
+            pq_m,
+            pq_b,
         )
 
     @property

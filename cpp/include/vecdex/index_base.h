@@ -37,7 +37,7 @@ struct SearchParams {
 class IndexBase {
  public:
   IndexBase(std::size_t dim, Metric metric, Quantization quantization = Quantization::None,
-            bool keep_full_vectors = true);
+            bool keep_full_vectors = true, const QuantizerParams& quantizer = QuantizerParams());
   virtual ~IndexBase() = default;
 
   std::size_t dim() const { return dim_; }

@@ -32,8 +32,8 @@ constexpr int kMaxLevel = 32;
 }  // namespace
 
 HnswIndex::HnswIndex(std::size_t dim, Metric metric, const HnswParams& params, Quantization quantization,
-                     bool keep_full_vectors)
-    : IndexBase(dim, metric, quantization, keep_full_vectors), params_(params), graph_(params.M) {
+                     bool keep_full_vectors, const QuantizerParams& quantizer)
+    : IndexBase(dim, metric, quantization, keep_full_vectors, quantizer), params_(params), graph_(params.M) {
   if (params.M < 2 || params.M > 512) throw InvalidArgument("M must be between 2 and 512, got " + std::to_string(params.M));
   if (params.ef_construction < 1)
     throw InvalidArgument("ef_construction must be positive, got " + std::to_string(params.ef_construction));

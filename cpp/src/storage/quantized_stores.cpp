@@ -422,7 +422,8 @@ class UniformSQ8Store final : public PreparedQueryStore<UniformSQ8Store> {
 
 }  // namespace
 
-std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metric metric) {
+std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metric metric,
+                                           const QuantizerParams& params) {
   switch (q) {
     case Quantization::None: return std::make_unique<FloatStore>(dim, metric);
     case Quantization::FP16: return std::make_unique<HalfStore>(dim, metric, false);
@@ -430,8 +431,13 @@ std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metr
     case Quantization::SQ8: return std::make_unique<ScalarQuantStore>(dim, metric, 8);
     case Quantization::SQ8U: return std::make_unique<UniformSQ8Store>(dim, metric);
     case Quantization::SQ4: return std::make_unique<ScalarQuantStore>(dim, metric, 4);
-    case Quantization::PQ:
-      return make_pq_store(dim, metric, pq_default_subquantizers(dim, kPQDefaultBits), kPQDefaultBits);
+    case Quantization::PQ: {
+      if (params.pq_bits != 4 && params.pq_bits != 8)
+        throw InvalidArgument("pq_bits must be 4 or 8, got " + std::to_string(params.pq_bits));
+      const std::size_t m = params.pq_subquantizers ? params.pq_subquantizers
+                                                    : pq_default_subquantizers(dim, params.pq_bits);
+      return make_pq_store(dim, metric, m, params.pq_bits);
+    }
     case Quantization::RaBitQ1:
     case Quantization::RaBitQ2:
     case Quantization::RaBitQ3:

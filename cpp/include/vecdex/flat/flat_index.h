@@ -12,8 +12,8 @@ namespace vecdex {
 class FlatIndex final : public IndexBase {
  public:
   FlatIndex(std::size_t dim, Metric metric, Quantization quantization = Quantization::None,
-            bool keep_full_vectors = true)
-      : IndexBase(dim, metric, quantization, keep_full_vectors) {}
+            bool keep_full_vectors = true, const QuantizerParams& quantizer = QuantizerParams())
+      : IndexBase(dim, metric, quantization, keep_full_vectors, quantizer) {}
   IndexKind kind() const override { return IndexKind::Flat; }
   static std::unique_ptr<FlatIndex> load(const IndexFileReader& r, bool view);
 

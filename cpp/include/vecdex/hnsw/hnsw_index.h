@@ -24,7 +24,8 @@ constexpr std::size_t kDefaultEf = 64;
 class HnswIndex final : public IndexBase {
  public:
   HnswIndex(std::size_t dim, Metric metric, const HnswParams& params,
-            Quantization quantization = Quantization::None, bool keep_full_vectors = true);
+            Quantization quantization = Quantization::None, bool keep_full_vectors = true,
+            const QuantizerParams& quantizer = QuantizerParams());
   IndexKind kind() const override { return IndexKind::Hnsw; }
   const HnswParams& params() const { return params_; }
   std::map<std::string, std::size_t> memory_usage() const override;

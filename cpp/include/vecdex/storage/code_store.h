@@ -65,6 +65,13 @@ class CodeStore : public VectorStore {
   virtual std::size_t bytes_per_row() const = 0;
 };
 
-std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metric metric);
+// Settings of the quantisers that take any; a loaded index reads its own from the file.
+struct QuantizerParams {
+  std::size_t pq_subquantizers = 0;  // 0: the default for the dimension and bits
+  int pq_bits = 4;                   // 4 (fast-scan) or 8
+};
+
+std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metric metric,
+                                           const QuantizerParams& params = QuantizerParams());
 
 }  // namespace vecdex
