@@ -8,22 +8,12 @@
 #include <cstring>
 
 #include "quant_scalar_impl.h"
+#include "avx2_common.h"
 #include "vecdex/simd/quant_kernel_decls.h"
 
 namespace vecdex {
 namespace avx2 {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  __m128 sh = _mm_movehdup_ps(lo);
-  lo = _mm_add_ps(lo, sh);
-  sh = _mm_movehl_ps(sh, lo);
-  lo = _mm_add_ss(lo, sh);
-  return _mm_cvtss_f32(lo);
-}
 
 inline std::int32_t hsum_i32(__m128i s) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -32,12 +22,6 @@ inline std::int32_t hsum_i32(__m128i s) {
 }
 inline std::int32_t hsum_i32(__m256i v) {
   return hsum_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
-
-// Mask with the first `rem` (0..8) lanes set.
-inline __m256i tail_mask(std::size_t rem) {
-  alignas(32) static const int kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - rem));
 }
 
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
