@@ -66,25 +66,40 @@ def test_mt19937_64_reference():
 
 
 def _padded(dim):
-    d = 64
-    while d < dim:
-        d *= 2
-    return d
+    """The rotated dimension: dim rounded up to a multiple of 64 (at least 64)."""
+    return max(64, -(-dim // 64) * 64)
 
 
 def _rotate(x, dim):
-    """P (x, zero-padded to D) for rows x, in float64."""
+    """P (x, zero-padded to D) for rows x, in float64: per round, random signs, then a normalised
+    Hadamard transform of the first and of the last h coordinates (h the largest power of two
+    <= D; one transform when D is a power of two)."""
     D = _padded(dim)
     signs = np.array([-1.0 if v >> 63 else 1.0 for v in _mt19937_64(SEED, ROUNDS * D)]).reshape(ROUNDS, D)
+    h = 1
+    while 2 * h <= D:
+        h *= 2
     H = np.array([[1.0]])
-    while H.shape[0] < D:
+    while H.shape[0] < h:
         H = np.block([[H, H], [H, -H]])
-    H /= np.sqrt(D)
+    H /= np.sqrt(h)
     v = np.zeros((len(x), D))
     v[:, :dim] = x
     for r in range(ROUNDS):
-        v = (v * signs[r]) @ H.T
+        v = v * signs[r]
+        v[:, :h] = v[:, :h] @ H.T
+        if h < D:
+            v[:, D - h :] = v[:, D - h :] @ H.T
     return v
+
+
+def test_rotation_is_orthogonal():
+    """The block rotation keeps lengths and inner products, also when D is no power of two."""
+    rng = np.random.default_rng(3)
+    for dim in (48, 130, 384):
+        x = rng.normal(size=(20, dim))
+        r = _rotate(x, dim)
+        np.testing.assert_allclose(r @ r.T, x @ x.T, rtol=1e-10, atol=1e-9)
 
 
 # ---------------------------------------------------------------- recall with re-ranking
@@ -122,12 +137,19 @@ def test_more_bits_rank_better_without_rerank(data, metric):
 
 
 # ---------------------------------------------------------------- the estimator and its bound
+@pytest.fixture(scope="module")
+def data160():
+    """A dimension whose rotated dimension (192) is no power of two."""
+    return clustered(1000, 160, n_clusters=20, seed=11, n_queries=50)
+
+
+@pytest.mark.parametrize("which", ["data", "data160"])
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
-def test_one_bit_estimator_within_bound(data, metric):
+def test_one_bit_estimator_within_bound(request, which, metric):
     """Distances without re-ranking are the RaBitQ estimates; their error against the exact
     distance stays inside eps0 * (bound) for >= 99% of pairs at eps0 = 2.6 (~94% at the paper's
     1.9: the error is close to Gaussian with that standard deviation)."""
-    base, queries = data
+    base, queries = request.getfixturevalue(which)
     n, dim = base.shape
     base, queries = base[:1000], queries[:50]
     index = vecdex.FlatIndex(dim=dim, metric=metric, quantization="rabitq1", keep_full_vectors=False)

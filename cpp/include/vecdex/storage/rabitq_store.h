@@ -1,10 +1,12 @@
 // RaBitQ codes (Gao & Long, SIGMOD 2024) and extended multi-bit RaBitQ (SIGMOD 2025) as a
 // CodeStore.
 //
-// Training learns the centroid c (mean of the sample) and a random orthogonal rotation P: a
-// randomised Hadamard transform on the dimension zero-padded to D = max(64, next power of two),
-// three rounds of (random +-1 diagonal, then normalised Walsh-Hadamard), the signs drawn from
-// std::mt19937_64 with a fixed seed (kRaBitQSeed) and saved in the file.
+// Training learns the centroid c (mean of the sample) and a random orthogonal rotation P on the
+// dimension zero-padded to D = a multiple of 64 (at least 64): three rounds of (random +-1
+// diagonal, then normalised Walsh-Hadamard transforms of the first and of the last H coordinates,
+// H the largest power of two <= D; the blocks overlap and cover all D, and are one transform when
+// D is a power of two), the signs drawn from std::mt19937_64 with a fixed seed (kRaBitQSeed) and
+// saved in the file.
 //
 // A row x is stored as r = P(x - c) / |x - c| (a unit vector in D dimensions) quantised to a grid
 // of B bits per dimension: y_i = sign(r_i) * (min(floor(t |r_i|), 2^(B-1) - 1) + 1/2), i.e. code
