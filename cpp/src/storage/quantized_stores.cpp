@@ -11,6 +11,7 @@
 #include "vecdex/storage/aligned_array.h"
 #include "vecdex/storage/code_store.h"
 #include "vecdex/storage/float_store.h"
+#include "vecdex/storage/prepared_store.h"
 #include "vecdex/storage/pq_store.h"
 #include "vecdex/storage/rabitq_store.h"
 
@@ -49,58 +50,6 @@ Quantization quantization_from_name(const std::string& name) {
 
 namespace {
 
-void prefetch_bytes(const void* p, std::size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(c + off);
-}
-
-// Distances from a prepared query to code rows; `Row` maps a row number to its code pointer and
-// `Score` turns one row's codes into a distance. Prefetches a whole neighbour list first, as
-// the float kernels do.
-template <class Store, class Prepared>
-class CodeQueryDistance final : public QueryDistance {
- public:
-  CodeQueryDistance(const Store& store, Prepared prepared) : store_(store), p_(std::move(prepared)) {}
-  float distance(node_t id) override { return store_.score(p_, id); }
-  void distances(const node_t* ids, std::size_t n, float* out) override {
-    const std::size_t bytes = store_.bytes_per_row();
-    for (std::size_t i = 0; i < n; ++i) prefetch_bytes(store_.code(ids[i]), bytes);
-    for (std::size_t i = 0; i < n; ++i) out[i] = store_.score(p_, ids[i]);
-  }
-  void distances_range(node_t first, std::size_t n, float* out) override {
-    for (std::size_t i = 0; i < n; ++i) out[i] = store_.score(p_, first + static_cast<node_t>(i));
-  }
-
- private:
-  const Store& store_;
-  Prepared p_;
-};
-
-// What every store here shares: a query is prepared once (Derived::prepare) and rows are scored
-// against it (Derived::score); a pair distance decodes the first row and measures it as a query.
-template <class Derived>
-class PreparedQueryStore : public CodeStore {
- public:
-  std::unique_ptr<QueryDistance> query_distance(const float* query) const override {
-    return std::make_unique<CodeQueryDistance<Derived, typename Derived::Prepared>>(self(), self().prepare(query));
-  }
-  float pair_distance(node_t a, node_t b) const override {
-    float d;
-    pair_distances(a, &b, 1, &d);
-    return d;
-  }
-  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
-    thread_local std::vector<float> row;
-    row.resize(self().dim());
-    self().decode(a, row.data());
-    const typename Derived::Prepared p = self().prepare(row.data());
-    for (std::size_t i = 0; i < n; ++i) out[i] = self().score(p, b[i]);
-  }
-
- private:
-  const Derived& self() const { return static_cast<const Derived&>(*this); }
-};
-
 // ---------------------------------------------------------------------------------------------
 // fp16 / bf16: each value rounded to 16 bits, widened in registers while measuring.
 
@@ -112,6 +61,7 @@ class HalfStore final : public PreparedQueryStore<HalfStore> {
     std::vector<float> q;
   };
   const std::uint16_t* code(node_t i) const { return codes_.data() + std::size_t(i) * dim_; }
+  void prefetch(node_t i) const { prefetch_l2_range(code(i), bytes_per_row()); }
   float score(const Prepared& p, node_t i) const {
     const QuantKernels& k = quant_kernels();
     if (metric_ == Metric::L2) return (bf16_ ? k.l2sq_bf16 : k.l2sq_f16)(p.q.data(), code(i), dim_);
@@ -178,6 +128,7 @@ class ScalarQuantStore final : public PreparedQueryStore<ScalarQuantStore> {
     float q_norm = 0.f;  // SQ4 l2: |q|^2
   };
   const std::uint8_t* code(node_t i) const { return codes_.data() + std::size_t(i) * row_bytes_; }
+  void prefetch(node_t i) const { prefetch_l2_range(code(i), row_bytes_); }
   float score(const Prepared& p, node_t i) const {
     const QuantKernels& k = quant_kernels();
     if (bits_ == 4) {
@@ -335,6 +286,7 @@ class UniformSQ8Store final : public PreparedQueryStore<UniformSQ8Store> {
     float q_norm = 0.f;
   };
   const std::uint8_t* code(node_t i) const { return codes_.data() + std::size_t(i) * dim_; }
+  void prefetch(node_t i) const { prefetch_l2_range(code(i), dim_); }
   float score(const Prepared& p, node_t i) const {
     const std::int32_t raw = quant_kernels().dot_u8_i8(code(i), p.q.data(), dim_);
     const float dot = range_[0] * p.q_sum + range_[1] * p.q_scale * float(raw);

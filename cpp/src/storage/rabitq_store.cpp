@@ -1,4 +1,5 @@
 // RaBitQ / extended RaBitQ codes: see rabitq_store.h for the scheme, the estimator and its bound.
+#include "vecdex/storage/prepared_store.h"
 #include "vecdex/storage/rabitq_store.h"
 
 #include <algorithm>
@@ -39,13 +40,6 @@ std::size_t hadamard_block(std::size_t n) {
 // other values are chosen there, change only this function (and the factory's mapping to bits).
 Quantization quantization_for_bits(int bits) { return static_cast<Quantization>(6 + bits); }
 
-void prefetch_bytes(const void* p, std::size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(c + off);
-}
-
-class RaBitQStoreImpl;
-
 // A query prepared once: rotated residual, quantised.
 struct Prepared {
   // bits == 1: 4-bit query as bit-planes, q'_i ~ lo + delta * k_i.
@@ -58,8 +52,9 @@ struct Prepared {
   float cq = 0.f;        // <c, q>
 };
 
-class RaBitQStoreImpl final : public RaBitQStore {
+class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQStore> {
  public:
+  using Prepared = vecdex::Prepared;
   RaBitQStoreImpl(std::size_t dim, Metric metric, int bits)
       : dim_(dim), D_(padded_dim_for(dim)), metric_(metric), bits_(bits),
         row_bytes_(bits == 1 ? D_ / 8 : bits <= 4 ? D_ / 2 : D_) {
@@ -95,20 +90,6 @@ class RaBitQStoreImpl final : public RaBitQStore {
   std::size_t size() const override { return factors_.size() / kFactors; }
   Metric metric() const override { return metric_; }
 
-  std::unique_ptr<QueryDistance> query_distance(const float* query) const override;
-
-  float pair_distance(node_t a, node_t b) const override {
-    float d;
-    pair_distances(a, &b, 1, &d);
-    return d;
-  }
-  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
-    thread_local std::vector<float> row;
-    row.resize(dim_);
-    decode(a, row.data());
-    const Prepared p = prepare(row.data());
-    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
-  }
   std::size_t memory_bytes() const override {
     return codes_.bytes() + factors_.bytes() + centroid_.bytes() + signs_.bytes();
   }
@@ -205,6 +186,10 @@ class RaBitQStoreImpl final : public RaBitQStore {
   const std::uint8_t* code(node_t i) const { return codes_.data() + std::size_t(i) * row_bytes_; }
   const float* factor(node_t i) const { return factors_.data() + std::size_t(i) * kFactors; }
   std::size_t code_bytes() const { return row_bytes_; }
+  void prefetch(node_t i) const {
+    prefetch_l2_range(code(i), row_bytes_);
+    prefetch_l2(factor(i));
+  }
 
   float score(const Prepared& p, node_t i) const {
     const float* f = factor(i);
@@ -427,30 +412,6 @@ class RaBitQStoreImpl final : public RaBitQStore {
   AlignedArray<std::uint8_t> codes_;
   AlignedArray<float> factors_;      // kFactors per row
 };
-
-class RaBitQQueryDistance final : public QueryDistance {
- public:
-  RaBitQQueryDistance(const RaBitQStoreImpl& store, Prepared p) : store_(store), p_(std::move(p)) {}
-  float distance(node_t id) override { return store_.score(p_, id); }
-  void distances(const node_t* ids, std::size_t n, float* out) override {
-    for (std::size_t i = 0; i < n; ++i) {
-      prefetch_bytes(store_.code(ids[i]), store_.code_bytes());
-      prefetch_l2(store_.factor(ids[i]));
-    }
-    for (std::size_t i = 0; i < n; ++i) out[i] = store_.score(p_, ids[i]);
-  }
-  void distances_range(node_t first, std::size_t n, float* out) override {
-    for (std::size_t i = 0; i < n; ++i) out[i] = store_.score(p_, first + static_cast<node_t>(i));
-  }
-
- private:
-  const RaBitQStoreImpl& store_;
-  Prepared p_;
-};
-
-std::unique_ptr<QueryDistance> RaBitQStoreImpl::query_distance(const float* query) const {
-  return std::make_unique<RaBitQQueryDistance>(*this, prepare(query));
-}
 
 }  // namespace
 

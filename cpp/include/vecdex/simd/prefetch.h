@@ -25,15 +25,18 @@ static inline void prefetch_l2(const void* p) {
 #endif
 }
 
+// Every cache line of [p, p + bytes), toward L2.
+static inline void prefetch_l2_range(const void* p, std::size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(c + off);
+}
+
 // Requests every line of every row of a scattered batch before the first is scored. A graph walk
 // is bound by memory latency, not arithmetic: issuing all misses at once lets them overlap.
 // Measured on debian (384-d, HNSW ef=64, 1 thread): ~35% more QPS than prefetching a few rows
 // ahead into L1, whose fill buffers run out.
 static inline void prefetch_rows(const float* const* rows, std::size_t n, std::size_t bytes) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const char* c = reinterpret_cast<const char*>(rows[i]);
-    for (std::size_t off = 0; off < bytes; off += 64) prefetch_l2(c + off);
-  }
+  for (std::size_t i = 0; i < n; ++i) prefetch_l2_range(rows[i], bytes);
 }
 
 }  // namespace vecdex
