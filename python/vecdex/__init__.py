@@ -11,9 +11,10 @@ import warnings as _warnings
 
 from . import _core
 from ._index import QUANTIZATIONS, FlatIndex, Index, load
+from .filters import field
 
 __version__ = "0.1.0"
-__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "simd_level", "available_simd_levels", "__version__"]
+__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "field", "simd_level", "available_simd_levels", "__version__"]
 
 if _core.simd_env_warning():
     _warnings.warn(_core.simd_env_warning(), RuntimeWarning, stacklevel=2)
