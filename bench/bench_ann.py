@@ -61,7 +61,10 @@ THRESHOLDS = (0.90, 0.95, 0.99)
 ALL_LIBS = ("vecdex", "hnswlib", "faiss", "usearch")
 # quantisation section (1 search thread; best QPS over (ef, rerank) at recall >= QUANT_TARGET)
 QUANT_TARGET = 0.95
-QUANT_DATASETS = ("debian",)  # where the section runs by default (--quant: every data set)
+QUANT_DATASETS = ("debian", "synthetic768")  # where the section runs by default (--quant: every data set)
+# Data sets measured only for quantisation (no fp32 peer sweep, no flat scan): 768-d vectors, the
+# size of common text embeddings, where compressed codes matter most.
+QUANT_ONLY_DATASETS = {"synthetic768": 768}
 QUANT_TYPES = ("none", "fp16", "sq8", "sq8u", "sq4")
 QUANT_TYPES_OPTIONAL = ("rabitq1", "rabitq4", "pq")  # added when the vecdex build has them
 QUANT_EF = [32, 48, 64, 96, 128, 192]
@@ -1000,6 +1003,12 @@ def write_results_md(results, path=None):
         L.append("")
         L.append(info["description"])
         L.append("")
+        if not libs:  # a quantisation-only data set
+            if dres.get("quant", {}).get("skipped"):
+                L.extend(["### Quantisation", ""] + [f"- {n}" for n in dres["quant"]["skipped"]] + [""])
+            elif dres.get("quant"):
+                L.extend(_quant_md(dname, dres["quant"], meta))
+            continue
         L.append(f"### Build (M={M}, ef_construction={EF_CONSTRUCTION}, {meta['build_threads']} threads)")
         L.append("")
         L.append("| library | build s | vectors/s | memory MiB (library figure) | RSS delta MiB | parameters |")
@@ -1130,16 +1139,21 @@ def run(args):
         t = time.perf_counter()
         if dname == "debian":
             ds = load_debian(quick)
+        elif dname in QUANT_ONLY_DATASETS:
+            n = 10000 if quick else args.synthetic_n
+            nq = 200 if quick else 1000
+            ds = make_synthetic(n, nq, QUANT_ONLY_DATASETS[dname], metric=args.synthetic_metric)
         elif dname.startswith("synthetic"):
             n = 10000 if quick else args.synthetic_n
             nq = 200 if quick else args.synthetic_nq
             ds = make_synthetic(n, nq, args.synthetic_dim, metric=args.synthetic_metric)
         else:
-            raise SystemExit(f"unknown dataset {dname!r} (debian, synthetic)")
+            raise SystemExit(f"unknown dataset {dname!r} (debian, synthetic, synthetic768)")
         log(f"  {ds.n} x {ds.dim}, {ds.nq} queries, {ds.metric} (loaded in {time.perf_counter() - t:.1f}s)")
         dres = {"info": ds.info(), "builds": {}, "sweep": {}, "errors": {}}
         ok = []
-        for lib in libs:
+        quant_only = dname in QUANT_ONLY_DATASETS
+        for lib in [] if quant_only else libs:
             try:
                 b = bench_build(lib, ds, build_threads)
                 ok.append(lib)
@@ -1149,12 +1163,12 @@ def run(args):
                 b = {"error": f"{type(e).__name__}: {e}"}
                 log(f"  build {lib.name}: ERROR {b['error']}")
             dres["builds"][lib.name] = b
-        sweep, errors = bench_sweep(ok, ds, ef_list, thread_settings, reps)
+        sweep, errors = bench_sweep(ok, ds, ef_list, thread_settings, reps) if ok else ({}, {})
         dres["sweep"], dres["errors"] = sweep, errors
         for lib in libs:
             lib.close()
         gc.collect()
-        if not args.no_flat:
+        if not args.no_flat and not quant_only:
             log("  flat scan ...")
             dres["flat"] = bench_flat(ds, 20 if quick else args.flat_queries, {lib.name for lib in ok})
             for m, r in dres["flat"]["methods"].items():
@@ -1192,7 +1206,8 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 10k base rows, 200 queries, 5 ef values")
-    ap.add_argument("--datasets", default="debian,synthetic", help="comma list: debian,synthetic")
+    ap.add_argument("--datasets", default="debian,synthetic,synthetic768",
+                    help="comma list: debian,synthetic,synthetic768 (the last: quantisation only)")
     ap.add_argument("--libs", default=",".join(ALL_LIBS), help="comma list of " + ",".join(ALL_LIBS))
     ap.add_argument("--threads", default="1,all", help="search thread settings, e.g. '1,all' or '1,2'")
     ap.add_argument("--ef", default=None, help="comma list of ef values (default: full sweep)")

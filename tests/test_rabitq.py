@@ -7,6 +7,8 @@ trips. Skipped until the quantization names are wired into vecdex.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -199,14 +201,17 @@ def test_decode_error_shrinks_with_bits(data):
         assert (np.linalg.norm(decoded - x, axis=1) / res).mean() <= limit, quant
 
 
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
 @pytest.mark.parametrize("quant,bits", [("rabitq1", 1), ("rabitq4", 4), ("rabitq8", 8)])
-def test_bytes_per_vector(data, quant, bits):
+def test_bytes_per_vector(data, quant, bits, metric):
     base, _ = data
     n, d = base.shape
-    index = vecdex.FlatIndex(dim=d, metric="l2", quantization=quant, keep_full_vectors=False)
+    index = vecdex.FlatIndex(dim=d, metric=metric, quantization=quant, keep_full_vectors=False)
     index.add(base)
-    per_row = _padded(d) * bits // 8 + 16  # codes of the padded dimension + 4 float factors
+    # codes, the two scoring factors A and B, |x - c| for ip/cosine and <o_bar, r> for 2+ bits
+    per_row = _padded(d) * bits // 8 + 8 + (4 if metric != "l2" else 0) + (4 if bits > 1 else 0)
     mem = index.memory_usage()
+    # the growth slack of the arrays, plus the centroid, rotated centroid and rotation signs
     assert n * per_row <= mem["codes"] <= n * per_row * 2.1 + 64 * d + 4096
     assert mem["vectors"] == 0
 
@@ -316,3 +321,40 @@ def test_fwht_bit_exact(n):
         np.testing.assert_allclose(ref, H @ x.astype(np.float64), rtol=1e-4, atol=1e-4 * np.sqrt(n))
     for t in _core.rabitq_kernel_tables():
         np.testing.assert_array_equal(_core.rabitq_fwht(x, t), ref)  # same butterflies, same order
+
+
+# ---------------------------------------------------------------- files of format version 2
+
+def _v2_module():
+    import importlib.util
+
+    path = Path(__file__).parent / "data" / "make_rabitq_v2.py"
+    spec = importlib.util.spec_from_file_location("make_rabitq_v2", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+@pytest.mark.parametrize("case", [("flat", "rabitq1", "l2"), ("hnsw", "rabitq4", "cosine"), ("flat", "rabitq8", "ip")])
+def test_version2_files_load(case, mmap):
+    """Files written before the scoring factors moved to their own array (format version 2)
+    load, decode and search like an index built now from the same vectors."""
+    kind, quant, metric = case
+    mod = _v2_module()
+    base = mod.rabitq_v2_data()
+    path = Path(__file__).parent / "data" / f"rabitq_v2_{kind}_{quant}_{metric}.vdx"
+    old = vecdex.load(str(path), mmap=mmap)
+    cls = vecdex.FlatIndex if kind == "flat" else vecdex.Index
+    new = cls(dim=base.shape[1], metric=metric, quantization=quant, keep_full_vectors=(quant != "rabitq1"))
+    new.add(base, np.arange(100, 100 + len(base)))
+    assert old.quantization == quant and len(old) == len(base)
+    np.testing.assert_array_equal(old.ids(), new.ids())
+    ids = new.ids()
+    np.testing.assert_allclose(old.get_vectors(ids), new.get_vectors(ids), rtol=1e-4, atol=1e-4)
+    queries = base[::7] + 0.05
+    kw = {} if kind == "flat" else {"ef": len(base)}
+    i_old, d_old = old.search(queries, 5, **kw)
+    i_new, d_new = new.search(queries, 5, **kw)
+    np.testing.assert_allclose(d_old, d_new, rtol=1e-4, atol=1e-4)
+    assert (i_old == i_new).mean() > 0.95  # equal up to near-ties of the estimates

@@ -131,7 +131,7 @@ std::size_t IndexBase::candidate_count(std::size_t k, const SearchParams& params
 }
 
 std::vector<Neighbor> IndexBase::finish_candidates(const float* query, std::vector<Neighbor> candidates,
-                                                   std::size_t k) const {
+                                                   std::size_t k, QueryDistance* coded) const {
   const auto* rabitq = dynamic_cast<const RaBitQStore*>(codes_.get());
   if (rabitq && full_ && candidates.size() > k) {
     // RaBitQ knows how far each estimate can be off: re-score candidates in order of their lower
@@ -141,15 +141,25 @@ std::vector<Neighbor> IndexBase::finish_candidates(const float* query, std::vect
     std::vector<node_t> ids(n);
     std::vector<float> est(n), bound(n);
     for (std::size_t i = 0; i < n; ++i) ids[i] = candidates[i].id;
-    rabitq->estimate(query, ids.data(), n, est.data(), bound.data(), kRerankBoundEps);
+    if (!coded || !coded->estimate_with_bounds(ids.data(), n, kRerankBoundEps, est.data(), bound.data()))
+      rabitq->estimate(query, ids.data(), n, est.data(), bound.data(), kRerankBoundEps);
     std::vector<Neighbor> by_lower(n);
     for (std::size_t i = 0; i < n; ++i) by_lower[i] = {est[i] - bound[i], ids[i]};
     std::sort(by_lower.begin(), by_lower.end());
+    // Exact distances in small batches, so the float rows are fetched together (one at a time,
+    // each is a chain of cache misses): the first k are always needed, then 4 at a time.
     auto exact = full_->query_distance(query);
     TopK top(k);
-    for (const Neighbor& c : by_lower) {
-      if (top.full() && c.distance > top.worst()) break;
-      top.push(exact->distance(c.id), c.id);
+    std::vector<node_t> batch;
+    float d[16];
+    std::size_t next = 0;
+    while (next < n && !(top.full() && by_lower[next].distance > top.worst())) {
+      const std::size_t want = top.full() ? 4 : std::min<std::size_t>(16, k - top.size());
+      batch.clear();
+      while (batch.size() < want && next < n && !(top.full() && by_lower[next].distance > top.worst()))
+        batch.push_back(by_lower[next++].id);
+      exact->distances(batch.data(), batch.size(), d);
+      for (std::size_t j = 0; j < batch.size(); ++j) top.push(d[j], batch[j]);
     }
     return top.sorted();
   }

@@ -81,8 +81,10 @@ class IndexBase {
   // The float32 rows, when kept: the store itself for unquantised indexes.
   const FloatStore* full_vectors() const;
   // Candidates (best first, from the codes) -> the best k, re-scored exactly when full vectors
-  // exist and the index is quantised.
-  std::vector<Neighbor> finish_candidates(const float* query, std::vector<Neighbor> candidates, std::size_t k) const;
+  // exist and the index is quantised. `coded` is the query's distance to the codes when the
+  // caller has it (RaBitQ then reuses its prepared query for the error bounds).
+  std::vector<Neighbor> finish_candidates(const float* query, std::vector<Neighbor> candidates, std::size_t k,
+                                          QueryDistance* coded = nullptr) const;
   // How many candidates the traversal must deliver for k results under these parameters.
   std::size_t candidate_count(std::size_t k, const SearchParams& params) const;
 

@@ -57,7 +57,8 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
         }
         for (std::size_t j = 0; j < qn; ++j) {
           const float* q = queries + (q0 + j) * dim_;
-          write_ids(finish_candidates(q, tops[j].sorted(), k), k, ids + (q0 + j) * k, distances + (q0 + j) * k);
+          write_ids(finish_candidates(q, tops[j].sorted(), k, qd[j].get()), k, ids + (q0 + j) * k,
+                    distances + (q0 + j) * k);
         }
       });
     }

@@ -374,7 +374,7 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
         visited->prepare(graph_.size());
         std::vector<Neighbor> best = search_level<false>(*qd, *visited, cur, 0, ef, params.filter, stats);
         if (best.size() > pool) best.resize(pool);
-        write_ids(finish_candidates(q, std::move(best), k), k, ids + std::size_t(qi) * k,
+        write_ids(finish_candidates(q, std::move(best), k, qd.get()), k, ids + std::size_t(qi) * k,
                   distances + std::size_t(qi) * k);
       }
       if (stats) {

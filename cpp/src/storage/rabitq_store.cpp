@@ -18,8 +18,10 @@ namespace vecdex {
 
 namespace {
 
-constexpr std::uint32_t kFormatVersion = 2;  // 2: rotated dimension a multiple of 64, block Hadamard
-constexpr std::size_t kFactors = 4;  // |x-c|, <y,r>, <x-c,c>, <o_bar,r>
+// 2: rotated dimension a multiple of 64, block Hadamard; 3: two scoring factors per row (A, B)
+// in their own array, the others (read only to re-rank, decode or build) in a third.
+constexpr std::uint32_t kFormatVersion = 3;
+constexpr std::size_t kOldFactors = 4;  // version 2: f32 |x-c|, <y,r>, <x-c,c>, <o_bar,r> per row
 // Where the rescale sweep starts, as a fraction of its end, by extra bits (B - 1): the window of
 // the RaBitQ library (outside it the best rescale factor is not found in practice).
 constexpr double kTightStart[9] = {0, 0.15, 0.20, 0.52, 0.59, 0.71, 0.75, 0.77, 0.81};
@@ -48,8 +50,10 @@ struct Prepared {
   // bits >= 2: int8 query, q'_i ~ scale * k_i.
   std::vector<std::int8_t> q8;
   float scale = 0.f, sum_q8 = 0.f;
+  float q_offset = 0.f;  // (2^B - 1)/2 * sum_q8: the grid's offset, folded out of the integer dot
   float qc_norm2 = 0.f;  // |q - c|^2
   float cq = 0.f;        // <c, q>
+  float qconst = 0.f;    // the query's share of every distance: |q - c|^2 (l2) or -<c, q> (ip)
 };
 
 class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQStore> {
@@ -57,7 +61,8 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
   using Prepared = vecdex::Prepared;
   RaBitQStoreImpl(std::size_t dim, Metric metric, int bits)
       : dim_(dim), D_(padded_dim_for(dim)), metric_(metric), bits_(bits),
-        row_bytes_(bits == 1 ? D_ / 8 : bits <= 4 ? D_ / 2 : D_) {
+        row_bytes_(bits == 1 ? D_ / 8 : bits <= 4 ? D_ / 2 : D_),
+        aux_stride_(aux_stride_for(metric, bits)) {
     if (bits < 1 || bits > 8) throw InvalidArgument("rabitq bits must be between 1 and 8, got " + std::to_string(bits));
     std::mt19937_64 gen(kRaBitQSeed);
     signs_.resize(std::size_t(kRaBitQRounds) * D_);
@@ -69,7 +74,10 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
   std::size_t padded_dim() const override { return D_; }
   void estimate(const float* query, const node_t* ids, std::size_t n, float* dist, float* bound,
                 double eps0) const override {
-    const Prepared p = prepare(query);
+    estimate_prepared(prepare(query), ids, n, dist, bound, eps0);
+  }
+  void estimate_prepared(const Prepared& p, const node_t* ids, std::size_t n, float* dist, float* bound,
+                         double eps0) const {
     // Rotation term |q - c|^2 (1 - o^2) / (D - 1) plus the query-quantisation term step^2 / 12
     // (rounding errors uniform in +-step/2 on every rotated coordinate), both divided by o^2.
     const double step = bits_ == 1 ? p.delta : p.scale;
@@ -78,20 +86,22 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     for (std::size_t i = 0; i < n; ++i) {
       dist[i] = score(p, ids[i]);
       if (bound) {
-        const float* f = factor(ids[i]);
-        const double o = std::min(1.0, std::max(1e-6, double(f[3])));
-        bound[i] = static_cast<float>(mult * f[0] / o * std::sqrt(q2 * (1.0 - o * o) / double(D_ - 1) + quant2));
+        double f0, f1;
+        row_factors(ids[i], &f0, &f1);
+        const double o = std::min(1.0, std::max(1e-6, code_alignment(ids[i], f1)));
+        bound[i] = static_cast<float>(mult * f0 / o * std::sqrt(q2 * (1.0 - o * o) / double(D_ - 1) + quant2));
       }
     }
   }
 
   // ------------------------------------------------------------------ VectorStore
   std::size_t dim() const override { return dim_; }
-  std::size_t size() const override { return factors_.size() / kFactors; }
+  std::size_t size() const override { return scoring_.size() / 2; }
   Metric metric() const override { return metric_; }
 
   std::size_t memory_bytes() const override {
-    return codes_.bytes() + factors_.bytes() + centroid_.bytes() + signs_.bytes();
+    return codes_.bytes() + scoring_.bytes() + aux_.bytes() + centroid_.bytes() + signs_.bytes() +
+           rotated_centroid_.size() * sizeof(float);
   }
 
   // ------------------------------------------------------------------ CodeStore
@@ -106,39 +116,99 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     c.resize(dim_);
     for (std::size_t j = 0; j < dim_; ++j) c[j] = static_cast<float>(mean[j] / double(n));
     centroid_ = std::move(c);
+    derive_centroid_terms();
   }
   void reserve(std::size_t n) override {
     codes_.reserve(n * row_bytes_);
-    factors_.reserve(n * kFactors);
+    scoring_.reserve(2 * n);
+    aux_.reserve(n * aux_stride_);
   }
   void append(const float* rows, std::size_t n) override {
     if (!trained()) throw InvalidArgument("rabitq store: train() before append()");
     const std::size_t old = size();
     codes_.resize((old + n) * row_bytes_, 0);
-    factors_.resize((old + n) * kFactors);
-    std::uint8_t* codes = codes_.mutable_data();
-    float* factors = factors_.mutable_data();
+    scoring_.resize(2 * (old + n));
+    aux_.resize((old + n) * aux_stride_);
+    std::uint8_t* out = codes_.mutable_data();
+    float* ab = scoring_.mutable_data();
+    float* aux = aux_.mutable_data();
 #pragma omp parallel for schedule(dynamic, 64) if (n > 512)
     for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
       const std::size_t row = old + std::size_t(i);
-      encode(rows + std::size_t(i) * dim_, codes + row * row_bytes_, factors + row * kFactors);
+      const Factors f = encode(rows + std::size_t(i) * dim_, out + row * row_bytes_);
+      ab[2 * row] = f.a;
+      ab[2 * row + 1] = f.b;
+      store_aux(aux + row * aux_stride_, f);
     }
   }
   void decode(node_t i, float* out) const override {
     thread_local std::vector<float> v;
-    v.assign(D_, 0.f);
-    const float* f = factor(i);
-    const std::uint8_t* c = code(i);
-    double n2 = 0.0;
-    for (std::size_t j = 0; j < D_; ++j) {
-      v[j] = grid_value(c, j);
-      n2 += double(v[j]) * v[j];
-    }
-    // The projection of r on the code direction: y <y, r> / |y|^2, times |x - c|.
-    const float s = n2 > 0.0 ? static_cast<float>(double(f[0]) * f[1] / n2) : 0.f;
-    for (std::size_t j = 0; j < D_; ++j) v[j] *= s;
+    v.resize(D_);
+    rotated_residual(i, v.data());
     unrotate(v.data());
     for (std::size_t j = 0; j < dim_; ++j) out[j] = centroid_[j] + v[j];
+  }
+  // Pair distances for graph construction: row a's decoding x_hat = c + P^T v, v = s y, is the
+  // query, prepared in the rotated space straight from the code, with no transform and (for up
+  // to 4 bits) no query quantisation error: 2y is an exact int8 query (|2y| <= 15), and for one
+  // bit the 4-bit query grid {-s/2, s/2} is exact too. |v|^2 = s^2 |y|^2 and
+  // <c, x_hat> = |c|^2 + s <P c, y>.
+  void pair_distances(node_t a, const node_t* b, std::size_t n, float* out) const override {
+    thread_local Prepared p;
+    prepare_row(a, p);
+    for (std::size_t i = 0; i < n; ++i) out[i] = score(p, b[i]);
+  }
+  void prepare_row(node_t a, Prepared& p) const {
+    if (bits_ > 4) {  // 2y does not fit in int8: quantise the decoded residual as a query
+      thread_local std::vector<float> v;
+      v.resize(D_);
+      rotated_residual(a, v.data());
+      double qc2 = 0.0, cv = 0.0;
+      for (std::size_t j = 0; j < D_; ++j) {
+        qc2 += double(v[j]) * v[j];
+        cv += double(rotated_centroid_[j]) * v[j];
+      }
+      finish_prepare(v.data(), qc2, centroid_norm2_ + cv, p);
+      return;
+    }
+    const std::uint8_t* c = code(a);
+    double f0, f1;
+    row_factors(a, &f0, &f1);
+    const double n2 = code_norm2(a, f1);
+    const double s = n2 > 0.0 ? f0 * f1 / n2 : 0.0;
+    double cy = 0.0;  // <P c, y>, for ip/cosine
+    if (bits_ == 1) {
+      const std::size_t words = D_ / 64;
+      const auto* w = reinterpret_cast<const std::uint64_t*>(c);
+      p.planes.resize(4 * words);
+      std::uint64_t ones = 0;
+      for (std::size_t b = 0; b < 4; ++b) std::copy(w, w + words, p.planes.begin() + b * words);
+      for (std::size_t i = 0; i < words; ++i) ones += static_cast<std::uint64_t>(__builtin_popcountll(w[i]));
+      p.lo = static_cast<float>(-0.5 * s);
+      p.delta = static_cast<float>(s / 15.0);
+      p.sum_k = 15.f * float(ones);
+      if (metric_ != Metric::L2)
+        for (std::size_t j = 0; j < D_; ++j) cy += ((c[j >> 3] >> (j & 7)) & 1u) ? rotated_centroid_[j] : -rotated_centroid_[j];
+      cy *= 0.5;
+    } else {
+      const int top = (1 << bits_) - 1;  // 2y = 2u - top
+      p.q8.resize(D_);
+      std::int64_t sum = 0;
+      for (std::size_t j = 0; j < D_; j += 2) {
+        const int lo = 2 * (c[j >> 1] & 15) - top, hi = 2 * (c[j >> 1] >> 4) - top;
+        p.q8[j] = static_cast<std::int8_t>(lo);
+        p.q8[j + 1] = static_cast<std::int8_t>(hi);
+        sum += lo + hi;
+      }
+      if (metric_ != Metric::L2)
+        for (std::size_t j = 0; j < D_; ++j) cy += 0.5 * double(rotated_centroid_[j]) * p.q8[j];
+      p.scale = static_cast<float>(0.5 * s);
+      p.sum_q8 = static_cast<float>(sum);
+      p.q_offset = 0.5f * float(top) * p.sum_q8;
+    }
+    p.qc_norm2 = static_cast<float>(s * s * n2);
+    p.cq = static_cast<float>(centroid_norm2_ + s * cy);
+    p.qconst = metric_ == Metric::L2 ? p.qc_norm2 : -p.cq;
   }
   bool is_view() const override { return codes_.is_view(); }
   void write(IndexFileWriter& w) const override {
@@ -156,12 +226,14 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     w.add_array(section::kRaBitQCentroid, centroid_);
     w.add_array(section::kRaBitQSigns, signs_);
     w.add_array(section::kRaBitQCodes, codes_);
-    w.add_array(section::kRaBitQFactors, factors_);
+    w.add_array(section::kRaBitQScoring, scoring_);
+    if (aux_stride_) w.add_array(section::kRaBitQAux, aux_);
   }
   void read(const IndexFileReader& r, std::size_t count, bool view) override {
     AlignedArray<std::uint32_t> params = r.array<std::uint32_t>(section::kRaBitQParams, 8, false);
-    if (params[0] != kFormatVersion || params[1] != dim_ || params[2] != D_ || params[3] != std::uint32_t(bits_) ||
-        params[4] != std::uint32_t(kRaBitQRounds) || params[7] > 1)
+    const std::uint32_t version = params[0];
+    if ((version != 2 && version != kFormatVersion) || params[1] != dim_ || params[2] != D_ ||
+        params[3] != std::uint32_t(bits_) || params[4] != std::uint32_t(kRaBitQRounds) || params[7] > 1)
       throw FormatError("corrupt index file: invalid rabitq parameters");
     const bool was_trained = params[7] == 1;
     if (!was_trained && count > 0) throw FormatError("corrupt index file: rabitq rows without a centroid");
@@ -172,39 +244,62 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     for (std::size_t j = 0; j < signs.size(); ++j)
       if (signs[j] != 1 && signs[j] != -1) throw FormatError("corrupt index file: invalid rabitq rotation");
     AlignedArray<std::uint8_t> codes = r.array<std::uint8_t>(section::kRaBitQCodes, count * row_bytes_, view);
-    AlignedArray<float> factors = r.array<float>(section::kRaBitQFactors, count * kFactors, view);
-    for (std::size_t j = 0; j < factors.size(); ++j)
-      if (!std::isfinite(factors[j])) throw FormatError("corrupt index file: invalid rabitq factors");
+    AlignedArray<float> scoring, aux;
+    if (version == 2) {
+      // Four factors per row: converted to this version's (so those arrays are never views).
+      AlignedArray<float> old = r.array<float>(section::kRaBitQFactors, count * kOldFactors, false);
+      scoring.resize(2 * count);
+      aux.resize(count * aux_stride_);
+      for (std::size_t i = 0; i < count; ++i) {
+        const float* f = old.data() + i * kOldFactors;
+        const Factors fac = factors_from(f[0], f[1], f[2], f[3]);
+        scoring[2 * i] = fac.a;
+        scoring[2 * i + 1] = fac.b;
+        store_aux(aux.mutable_data() + i * aux_stride_, fac);
+      }
+    } else {
+      scoring = r.array<float>(section::kRaBitQScoring, 2 * count, view);
+      if (aux_stride_) aux = r.array<float>(section::kRaBitQAux, count * aux_stride_, view);
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!std::isfinite(scoring[2 * i]) || !std::isfinite(scoring[2 * i + 1]))
+        throw FormatError("corrupt index file: invalid rabitq factors");
+      for (std::size_t j = 0; j < aux_stride_; ++j) {
+        const float v = aux[i * aux_stride_ + j];
+        if (!(v >= 0.f && v <= (j + 1 == aux_stride_ && bits_ > 1 ? 1.f : 3.0e38f)))
+          throw FormatError("corrupt index file: invalid rabitq row factors");
+      }
+    }
     centroid_ = std::move(centroid);
     signs_ = std::move(signs);
     codes_ = std::move(codes);
-    factors_ = std::move(factors);
+    scoring_ = std::move(scoring);
+    aux_ = std::move(aux);
+    derive_centroid_terms();
   }
-  std::size_t bytes_per_row() const override { return row_bytes_ + kFactors * sizeof(float); }
+  std::size_t bytes_per_row() const override { return row_bytes_ + (2 + aux_stride_) * sizeof(float); }
 
   // ------------------------------------------------------------------ scoring
   const std::uint8_t* code(node_t i) const { return codes_.data() + std::size_t(i) * row_bytes_; }
-  const float* factor(node_t i) const { return factors_.data() + std::size_t(i) * kFactors; }
   std::size_t code_bytes() const { return row_bytes_; }
   void prefetch(node_t i) const {
     prefetch_l2_range(code(i), row_bytes_);
-    prefetch_l2(factor(i));
+    prefetch_l2(scoring_.data() + 2 * std::size_t(i));
   }
 
+  // distance ~ A + qconst + B * <y, q'> (see Factors).
   float score(const Prepared& p, node_t i) const {
-    const float* f = factor(i);
+    const std::uint8_t* c = code(i);
+    const float* ab = scoring_.data() + 2 * std::size_t(i);
     float ydotq;  // <y, q'>
     if (bits_ == 1) {
       std::uint32_t ip, pc;
-      rabitq_kernels().ip_bin_u4(reinterpret_cast<const std::uint64_t*>(code(i)), p.planes.data(), D_ / 64, &ip, &pc);
+      rabitq_kernels().ip_bin_u4(reinterpret_cast<const std::uint64_t*>(c), p.planes.data(), D_ / 64, &ip, &pc);
       ydotq = p.lo * (float(pc) - 0.5f * float(D_)) + p.delta * (float(ip) - 0.5f * p.sum_k);
     } else {
-      const float m = 0.5f * float((1u << bits_) - 1u);
-      ydotq = p.scale * (float(dot_codes(code(i), p.q8.data())) - m * p.sum_q8);
+      ydotq = p.scale * (float(dot_codes(c, p.q8.data())) - p.q_offset);
     }
-    const float est = ydotq / f[1];  // ~ <r, q'>
-    if (metric_ == Metric::L2) return f[0] * f[0] + p.qc_norm2 - 2.f * f[0] * est;
-    return 1.0f - (f[0] * est + f[2] + p.cq);
+    return ab[0] + p.qconst + ab[1] * ydotq;
   }
 
   Prepared prepare(const float* q) const {
@@ -219,13 +314,97 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
       qc2 += double(v[j]) * v[j];
       cq += double(cj) * q[j];
     }
+    rotate(v.data());
+    finish_prepare(v.data(), qc2, cq, p);
+    return p;
+  }
+
+ private:
+  // A row's factors: with f0 = |x - c|, f1 = <y, r>, f2 = <x - c, c>, the estimate
+  // <r, q'> ~ <y, q'> / f1 gives
+  //   l2:        |x - q|^2 ~ f0^2 + |q - c|^2 - 2 f0 <y, q'> / f1  ->  A = f0^2,    B = -2 f0 / f1
+  //   ip/cosine: 1 - <x, q> ~ 1 - f2 - <c, q> - f0 <y, q'> / f1   ->  A = 1 - f2,  B = -f0 / f1
+  // so scoring reads two floats beside the code. f0 is kept apart for ip/cosine (the bound and
+  // decode need it; for l2 it is sqrt(A)), and f1 follows from f0 and B.
+  // A and B live apart from the codes: a code row of D/2 bytes (4 bits) is whole cache lines for
+  // D a multiple of 128, and eight rows' factors share one line that stays cached, where factors
+  // beside the codes made a graph walk touch a fifth line per row (measured 20% slower at D = 384).
+  // Besides A and B, rows keep in aux_ (read only when re-ranking, decoding or building):
+  // |x - c| for ip/cosine, and o = <o_bar, r> = <y, r> / |y| for B >= 2 (for one bit
+  // |y| = sqrt(D) / 2 is fixed).
+  struct Factors {
+    float a = 0.f, b = 0.f, norm = 0.f, alignment = 1.f;
+  };
+  bool keeps_norms() const { return metric_ != Metric::L2; }
+  static std::size_t aux_stride_for(Metric metric, int bits) {
+    return (metric != Metric::L2 ? 1 : 0) + (bits > 1 ? 1 : 0);
+  }
+  void store_aux(float* aux, const Factors& f) const {
+    if (keeps_norms()) *aux++ = f.norm;
+    if (bits_ > 1) *aux = f.alignment;
+  }
+  Factors factors_from(double f0, double f1, double f2, double alignment) const {
+    Factors f;
+    f.norm = static_cast<float>(f0);
+    f.alignment = static_cast<float>(std::min(1.0, std::max(0.0, alignment)));
+    const double slope = f1 > 0.0 ? f0 / f1 : 0.0;
+    if (metric_ == Metric::L2) {
+      f.a = static_cast<float>(f0 * f0);
+      f.b = static_cast<float>(-2.0 * slope);
+    } else {
+      f.a = static_cast<float>(1.0 - f2);
+      f.b = static_cast<float>(-slope);
+    }
+    return f;
+  }
+  // f0 = |x - c| and f1 = <y, r> of row i, back from A, B (and the norm for ip/cosine).
+  void row_factors(node_t i, double* f0, double* f1) const {
+    const float* ab = scoring_.data() + 2 * std::size_t(i);
+    *f0 = keeps_norms() ? double(aux_[std::size_t(i) * aux_stride_]) : std::sqrt(std::max(0.0, double(ab[0])));
+    const double slope = -double(ab[1]) / (metric_ == Metric::L2 ? 2.0 : 1.0);  // f0 / f1
+    *f1 = slope > 0.0 ? *f0 / slope : 0.0;
+  }
+  // o = <o_bar, r> of row i, given f1 = <y, r>.
+  double code_alignment(node_t i, double f1) const {
+    if (bits_ == 1) return f1 / std::sqrt(0.25 * double(D_));
+    return aux_[std::size_t(i) * aux_stride_ + aux_stride_ - 1];
+  }
+  // |y|^2 of row i's code, given f1 = <y, r>: (f1 / o)^2.
+  double code_norm2(node_t i, double f1) const {
+    if (bits_ == 1) return 0.25 * double(D_);
+    const double o = code_alignment(i, f1);
+    return o > 0.0 ? (f1 / o) * (f1 / o) : 0.0;
+  }
+  // v <- P(x_hat - c) for the decoding x_hat of row i: the projection of r on the code direction,
+  // y <y, r> / |y|^2, times |x - c|.
+  void rotated_residual(node_t i, float* v) const {
+    const std::uint8_t* c = code(i);
+    double f0, f1;
+    row_factors(i, &f0, &f1);
+    const double n2 = code_norm2(i, f1);
+    const float s = n2 > 0.0 ? static_cast<float>(f0 * f1 / n2) : 0.f;
+    for (std::size_t j = 0; j < D_; ++j) v[j] = s * grid_value(c, j);
+  }
+  // P c (zero-padded to D) and |c|^2, for preparing rows as queries without rotating them.
+  void derive_centroid_terms() {
+    rotated_centroid_.assign(D_, 0.f);
+    centroid_norm2_ = 0.0;
+    if (!trained()) return;
+    for (std::size_t j = 0; j < dim_; ++j) {
+      rotated_centroid_[j] = centroid_[j];
+      centroid_norm2_ += double(centroid_[j]) * centroid_[j];
+    }
+    rotate(rotated_centroid_.data());
+  }
+  // Quantises the rotated residual v = P(q - c) into p (reusing p's buffers).
+  void finish_prepare(const float* v, double qc2, double cq, Prepared& p) const {
     p.qc_norm2 = static_cast<float>(qc2);
     p.cq = static_cast<float>(cq);
-    rotate(v.data());
+    p.qconst = metric_ == Metric::L2 ? p.qc_norm2 : -p.cq;
     if (bits_ == 1) {
       const std::size_t words = D_ / 64;
       p.planes.assign(4 * words, 0);
-      const auto mm = std::minmax_element(v.begin(), v.end());
+      const auto mm = std::minmax_element(v, v + D_);
       p.lo = *mm.first;
       p.delta = (*mm.second - *mm.first) / 15.f;
       double sum = 0.0;
@@ -250,11 +429,9 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
         sum += p.q8[j];
       }
       p.sum_q8 = static_cast<float>(sum);
+      p.q_offset = 0.5f * float((1u << bits_) - 1u) * p.sum_q8;
     }
-    return p;
   }
-
- private:
   // sum_i u_i * q8_i over the D codes (exact integer kernels; u8 rows in blocks that cannot overflow).
   std::int64_t dot_codes(const std::uint8_t* c, const std::int8_t* q) const {
     const QuantKernels& k = quant_kernels();
@@ -355,7 +532,8 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     for (std::size_t j = 0; j < D_; ++j) k[j] = std::min<unsigned>(static_cast<unsigned>(t * a[j]), L);
   }
 
-  void encode(const float* x, std::uint8_t* out, float* f) const {
+  // Writes row x's code to out[0, row_bytes_) and returns its factors.
+  Factors encode(const float* x, std::uint8_t* out) const {
     thread_local std::vector<float> v;
     thread_local std::vector<float> a;
     thread_local std::vector<unsigned> lv;
@@ -368,23 +546,17 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     }
     const double norm = std::sqrt(n2);
     std::fill(out, out + row_bytes_, std::uint8_t(0));
-    f[0] = static_cast<float>(norm);
-    f[2] = static_cast<float>(xc);
-    if (!(norm > 0.0)) {  // x == c: any code; the estimate is multiplied by |x - c| = 0
-      f[1] = 1.f;
-      f[3] = 1.f;
-      return;
-    }
+    // x == c: any code; the estimate is multiplied by |x - c| = 0.
+    if (!(norm > 0.0)) return factors_from(0.0, 1.0, xc, 1.0);
     rotate(v.data());
     const float inv = static_cast<float>(1.0 / norm);
     for (std::size_t j = 0; j < D_; ++j) v[j] *= inv;  // r, a unit vector
-    double yr = 0.0, y2 = 0.0;
+    double yr = 0.0, y2 = bits_ == 1 ? 0.25 * double(D_) : 0.0;
     if (bits_ == 1) {
       for (std::size_t j = 0; j < D_; ++j) {
         if (v[j] >= 0.f) out[j >> 3] |= static_cast<std::uint8_t>(1u << (j & 7));
         yr += 0.5 * std::fabs(double(v[j]));
       }
-      y2 = 0.25 * double(D_);
     } else {
       a.resize(D_);
       for (std::size_t j = 0; j < D_; ++j) a[j] = std::fabs(v[j]);
@@ -399,18 +571,21 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
         else out[j] = static_cast<std::uint8_t>(u);
       }
     }
-    f[1] = static_cast<float>(yr);
-    f[3] = static_cast<float>(yr / std::sqrt(y2));
+    return factors_from(norm, yr, xc, yr / std::sqrt(y2));
   }
 
   std::size_t dim_, D_;
   Metric metric_;
   int bits_;
-  std::size_t row_bytes_;
+  std::size_t row_bytes_;  // code bytes per row
   AlignedArray<float> centroid_;     // dim (empty until trained)
   AlignedArray<std::int8_t> signs_;  // kRaBitQRounds * D, +-1
-  AlignedArray<std::uint8_t> codes_;
-  AlignedArray<float> factors_;      // kFactors per row
+  AlignedArray<std::uint8_t> codes_;  // row_bytes_ per row
+  AlignedArray<float> scoring_;       // A, B per row (see Factors)
+  std::size_t aux_stride_;           // floats per row in aux_
+  AlignedArray<float> aux_;          // see Factors
+  std::vector<float> rotated_centroid_;  // P c, D floats
+  double centroid_norm2_ = 0.0;
 };
 
 }  // namespace

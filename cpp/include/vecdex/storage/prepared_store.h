@@ -4,11 +4,21 @@
 #pragma once
 
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "vecdex/storage/code_store.h"
 
 namespace vecdex {
+
+// Whether Store can bound its estimates from a prepared query (Store::estimate_prepared).
+template <class Store, class = void>
+struct HasEstimatePrepared : std::false_type {};
+template <class Store>
+struct HasEstimatePrepared<Store, std::void_t<decltype(std::declval<const Store&>().estimate_prepared(
+                                      std::declval<const typename Store::Prepared&>(), nullptr, std::size_t(0),
+                                      nullptr, nullptr, 0.0))>> : std::true_type {};
 
 // Distances from a prepared query to stored rows. Prefetches a whole neighbour list first
 // (Store::prefetch), as the float kernels do, since graph walks are bound by memory latency.
@@ -24,6 +34,15 @@ class CodeQueryDistance final : public QueryDistance {
   }
   void distances_range(node_t first, std::size_t n, float* out) override {
     for (std::size_t i = 0; i < n; ++i) out[i] = store_.score(p_, first + static_cast<node_t>(i));
+  }
+  bool estimate_with_bounds(const node_t* ids, std::size_t n, double eps0, float* dist, float* bound) override {
+    if constexpr (HasEstimatePrepared<Store>::value) {
+      store_.estimate_prepared(p_, ids, n, dist, bound, eps0);
+      return true;
+    } else {
+      (void)ids, (void)n, (void)eps0, (void)dist, (void)bound;
+      return false;
+    }
   }
 
  private:

@@ -13,14 +13,18 @@
 // u_i = y_i + (2^B - 1)/2 in [0, 2^B), with the per-row rescale t chosen to maximise
 // <o_bar, r>, o_bar = y / |y| (exactly, by sweeping the critical points of t in the window the
 // RaBitQ library uses). B = 1 is the original RaBitQ: u_i = [r_i >= 0], o_bar = (2u - 1)/sqrt(D).
-// Per row four float32 factors: |x - c|, <y, r>, <x - c, c>, <o_bar, r>.
+// Per row two float32 scoring factors, in an array of their own: A and B with distance ~ A + (query term) + B <y, q'> (A = |x-c|^2, B = -2|x-c|/<y,r> for
+// l2; A = 1 - <x-c,c>, B = -|x-c|/<y,r> for ip/cosine); and in a separate array, read only to
+// re-rank, decode or build, |x - c| for ip/cosine (for l2 it is sqrt(A)) and <o_bar, r> for
+// B >= 2 (for B = 1 it follows from <y, r>, |y| = sqrt(D)/2).
 // Code layout per row: B = 1, D/8 bytes, bit i of byte j is dimension 8j + i (so little-endian
 // 64-bit words hold dimensions 64w..64w+63 from bit 0 up); B = 2..4, D/2 bytes, dimension 2j in
 // the low nibble of byte j and 2j+1 in the high one (the SQ4 layout); B = 5..8, D bytes.
-// bytes_per_row() = those bytes + 16 (the factors). Encoding costs 3 FWHTs per row for B = 1, plus
+// bytes_per_row() = those bytes + 8 (A, B), + 4 for ip/cosine, + 4 for B >= 2. Encoding costs 3 FWHTs per row for B = 1, plus
 // the rescale sweep for B >= 2 (O(D log D) heap operations, ~10 us at D = 256, B = 4; ~100 us at B = 8).
 // decode(i) = c + |x - c| P^T(y <y, r> / |y|^2) (the projection of r on the code direction), cut
-// to dim; pair_distances(a, .) decodes row a once and measures it as a prepared query.
+// to dim; pair_distances(a, .) measures row a's decoding as a prepared query, built in the
+// rotated space straight from the code (no transform: <c, c + P^T v> = |c|^2 + <P c, v>).
 //
 // Estimator for a query q (prepared once: q' = P(q - c), then quantised):
 //   <r, q'> ~ <o_bar, q'> / <o_bar, r> = <y, q'> / <y, r>
@@ -58,8 +62,11 @@ namespace section {
 constexpr std::uint32_t kRaBitQParams = fourcc('Q', 'R', 'B', 'P');   // u32[8]: version, dim, D, bits, rounds, seed lo, seed hi, 0
 constexpr std::uint32_t kRaBitQCentroid = fourcc('Q', 'R', 'B', 'M'); // f32 centroid (dim)
 constexpr std::uint32_t kRaBitQSigns = fourcc('Q', 'R', 'B', 'S');    // i8 +-1, rounds * D (round-major)
-constexpr std::uint32_t kRaBitQCodes = fourcc('Q', 'R', 'B', 'C');    // u8 codes, bytes_per_row() per row
-constexpr std::uint32_t kRaBitQFactors = fourcc('Q', 'R', 'B', 'F');  // f32[4] per row: |x-c|, <y,r>, <x-c,c>, <o_bar,r>
+constexpr std::uint32_t kRaBitQCodes = fourcc('Q', 'R', 'B', 'C');    // u8 codes, D*B/8 bytes per row
+constexpr std::uint32_t kRaBitQScoring = fourcc('Q', 'R', 'B', 'H');  // v3: f32 A, B per row
+// v3: per row f32 |x-c| (ip/cosine), then f32 <o_bar,r> (bits >= 2); absent when neither applies
+constexpr std::uint32_t kRaBitQAux = fourcc('Q', 'R', 'B', 'A');
+constexpr std::uint32_t kRaBitQFactors = fourcc('Q', 'R', 'B', 'F');  // v2 only: f32 |x-c|, <y,r>, <x-c,c>, <o_bar,r>
 }  // namespace section
 
 constexpr std::uint64_t kRaBitQSeed = 0x5241426974510001ull;  // "RABitQ" + 1

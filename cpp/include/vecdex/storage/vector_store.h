@@ -18,6 +18,12 @@ class QueryDistance {
   virtual void distances(const node_t* ids, std::size_t n, float* out) = 0;
   // Distances to the contiguous rows [first, first + n).
   virtual void distances_range(node_t first, std::size_t n, float* out) = 0;
+  // Stores whose distances are estimates with a known error (RaBitQ) write the estimates and
+  // their bounds at width eps0 and return true; the others return false.
+  virtual bool estimate_with_bounds(const node_t* ids, std::size_t n, double eps0, float* dist, float* bound) {
+    (void)ids, (void)n, (void)eps0, (void)dist, (void)bound;
+    return false;
+  }
 };
 
 class VectorStore {
