@@ -6,6 +6,7 @@
 
 #include "vecdex/flat/flat_index.h"
 #include "vecdex/hnsw/hnsw_index.h"
+#include "attributes_py.h"
 #include "quant_kernels_py.h"
 #include "pq_kernels_py.h"
 #include "rabitq_kernels_py.h"
@@ -33,7 +34,8 @@ std::size_t checked_rows(const FloatArray& a, std::size_t dim, const char* what)
   return static_cast<std::size_t>(a.shape(0));
 }
 
-void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids, int num_threads) {
+void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids, int num_threads,
+         py::handle attributes) {
   const std::size_t n = checked_rows(rows, index.dim(), "vectors");
   const label_t* id_ptr = nullptr;
   if (ids) {
@@ -41,8 +43,10 @@ void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids
       throw InvalidArgument("ids must be a 1-D array with one id per vector");
     id_ptr = ids->data();
   }
+  std::optional<AttributeBatch> batch;
+  if (!attributes.is_none()) batch = vecdex_py::batch_from_python(attributes, n, index.schema());
   py::gil_scoped_release nogil;
-  index.add(rows.data(), n, id_ptr, num_threads);
+  index.add(rows.data(), n, id_ptr, num_threads, batch ? &*batch : nullptr);
 }
 
 py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads,
@@ -154,12 +158,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("kernel_l2sq_block", &batch_kernel<l2_block>);
   m.def("kernel_dot_block", &batch_kernel<dot_block>);
 
-  py::class_<IndexBase>(m, "IndexBase")
+  py::class_<IndexBase> index_base(m, "IndexBase");
+  vecdex_py::register_attribute_methods(index_base);
+  index_base
       .def_property_readonly("dim", &IndexBase::dim)
       .def_property_readonly("metric", [](const IndexBase& i) { return std::string(metric_name(i.metric())); })
       .def_property_readonly("read_only", &IndexBase::read_only)
       .def("__len__", &IndexBase::size)
-      .def("add", &add, py::arg("vectors"), py::arg("ids") = py::none(), py::arg("num_threads") = 0)
+      .def("add", &add, py::arg("vectors"), py::arg("ids") = py::none(), py::arg("num_threads") = 0,
+           py::arg("attributes") = py::none())
       .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0,
            py::arg("rerank") = 0, py::arg("with_stats") = false)
       .def_property_readonly("quantization",

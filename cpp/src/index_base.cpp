@@ -84,7 +84,8 @@ std::size_t IndexBase::size() const {
   return labels_.size();
 }
 
-void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int num_threads) {
+void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int num_threads,
+                    const AttributeBatch* attributes) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
   if (n == 0) return;
@@ -100,6 +101,7 @@ void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int nu
   } else {
     labels_.check_new(ids, n);
   }
+  if (attributes) attributes_.check(*attributes, n);
 
   // Codes with a trained range learn it from the first vectors added, unless train() came first.
   if (!codes_->trained()) codes_->train(prepared.get(), n);
@@ -109,6 +111,58 @@ void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int nu
   if (full_) full_->append(prepared.get(), n);
   labels_.append(ids, n);
   index_new_rows(first, n, prepared.get(), num_threads);
+  attributes_.append(attributes, n);
+}
+
+void IndexBase::declare_schema(const Schema& fields) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  attributes_.check_declare(fields);
+  attributes_.declare(fields);
+}
+
+Schema IndexBase::schema() const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  return attributes_.schema();
+}
+
+void IndexBase::update_attributes(const label_t* ids, std::size_t n, const AttributeBatch& batch) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  std::vector<node_t> rows(n);
+  Bitset seen(labels_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!labels_.find(ids[i], &rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+    if (seen.test(rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
+    seen.set(rows[i]);
+  }
+  attributes_.check(batch, n);
+  attributes_.assign(rows.data(), n, batch);
+}
+
+AttributeBatch IndexBase::get_attributes(const label_t* ids, std::size_t n,
+                                         const std::vector<std::string>& fields) const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  std::vector<node_t> rows(n);
+  for (std::size_t i = 0; i < n; ++i)
+    if (!labels_.find(ids[i], &rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+  return attributes_.get(rows.data(), n, fields);
+}
+
+Bitset IndexBase::filter_rows(const FilterNode& filter) const { return evaluate(attributes_, filter, labels_.size()); }
+
+std::size_t IndexBase::filter_count(const FilterNode& filter) const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  return filter_rows(filter).count();
+}
+
+std::vector<label_t> IndexBase::filter_ids(const FilterNode& filter) const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  const Bitset rows = filter_rows(filter);
+  std::vector<label_t> out;
+  out.reserve(rows.count());
+  rows.for_each_set([&](node_t r) { out.push_back(labels_.label(r)); });
+  return out;
 }
 
 std::unique_ptr<float[]> IndexBase::prepare_rows(const float* queries, std::size_t nq, const char* what) const {
@@ -224,6 +278,7 @@ std::map<std::string, std::size_t> IndexBase::memory_usage() const {
     m["vectors"] = full_ ? full_->memory_bytes() : 0;
   }
   m["ids"] = labels_.memory_bytes();
+  m["attributes"] = attributes_.memory_bytes();
   return m;
 }
 
@@ -243,6 +298,7 @@ void IndexBase::save(const std::string& path) const {
   w.add_array(section::kLabels, labels_.labels());
   codes_->write(w);
   if (full_) full_->write(w);
+  attributes_.write(w);
   write_sections(w);
   w.commit();
 }
@@ -252,6 +308,7 @@ void IndexBase::load_common(const IndexFileReader& r, bool view) {
   labels_ = LabelMap(r.array<label_t>(section::kLabels, info.count, view));
   codes_->read(r, info.count, view);
   if (full_) full_->read(r, info.count, view);
+  attributes_.read(r, info.count, view);
 }
 
 Quantization IndexBase::quantization_in(const Params& p) {

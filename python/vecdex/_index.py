@@ -42,6 +42,22 @@ def _check_rerank(rerank) -> int:
     return positive_int(rerank, "rerank")
 
 
+def _check_attributes(attributes, required: bool = False):
+    if attributes is None and not required:
+        return None
+    if not isinstance(attributes, dict):
+        raise TypeError(f"attributes must be a dict of field name -> values, got {type(attributes).__name__}")
+    return attributes
+
+
+def _declare_schema(native, schema) -> None:
+    if schema is None:
+        return
+    if not isinstance(schema, dict):
+        raise TypeError(f"schema must be a dict of field name -> type name, got {type(schema).__name__}")
+    native.declare_schema(schema)
+
+
 def _check_path(path) -> str:
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -88,11 +104,39 @@ class _BaseIndex:
         rows, _ = as_rows(sample, self.dim, "training vectors")
         self._native.train(rows)
 
-    def add(self, vectors, ids=None, num_threads: int = 0) -> None:
-        """Add vectors (n, dim) with optional ids; default ids continue after the largest id so far."""
+    def add(self, vectors, ids=None, num_threads: int = 0, attributes=None) -> None:
+        """Add vectors (n, dim) with optional ids; default ids continue after the largest id so far.
+
+        attributes: {field: column} with one value per vector (None where missing): str for a
+        keyword field, list of str for keywords, int, float (not NaN) or bool; numpy arrays work
+        for numbers and booleans. A field not declared yet takes its type from the values. A
+        rejected call (any bad id, vector or value) changes nothing.
+        """
         rows, _ = as_rows(vectors, self.dim, "vectors")
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
-        self._native.add(rows, id_array, thread_count(num_threads))
+        self._native.add(rows, id_array, thread_count(num_threads), _check_attributes(attributes))
+
+    @property
+    def schema(self) -> dict:
+        """Attribute fields and their types ('keyword', 'keywords', 'int', 'float', 'bool'), in declaration order."""
+        return self._native.schema()
+
+    def update_attributes(self, ids, attributes) -> None:
+        """Replace the given fields' values for `ids` (other fields keep theirs); all or nothing."""
+        arr = np.atleast_1d(np.asarray(ids))
+        self._native.update_attributes(as_ids(arr, arr.shape[0]), _check_attributes(attributes, required=True))
+
+    def get_attributes(self, ids, fields=None) -> dict:
+        """{field: list of values for `ids`} (None where missing); every field when `fields` is None."""
+        arr = np.atleast_1d(np.asarray(ids))
+        if fields is not None:
+            if isinstance(fields, str):
+                fields = [fields]
+            fields = list(fields)
+            for f in fields:
+                if not isinstance(f, str):
+                    raise TypeError(f"field names must be str, got {type(f).__name__}")
+        return self._native.get_attributes(as_ids(arr, arr.shape[0]), fields)
 
     def _search(self, queries, k, ef, num_threads, rerank):
         k = positive_int(k, "k")
@@ -154,12 +198,14 @@ class FlatIndex(_BaseIndex):
         keep_full_vectors: bool = True,
         pq_subquantizers: int | None = None,
         pq_bits: int = 4,
+        schema: dict | None = None,
     ):
         quantization = _check_quantization(quantization)
         m, bits = _pq_settings(quantization, pq_subquantizers, pq_bits)
         self._native = _core.FlatIndex(
             positive_int(dim, "dim"), _check_metric(metric), quantization, bool(keep_full_vectors), m, bits
         )
+        _declare_schema(self._native, schema)
 
     def search(self, queries, k: int = 10, num_threads: int = 0, rerank: int | None = None):
         """k nearest by scanning every vector: ids (nq, k) int64 and distances (nq, k) float32, ascending.
@@ -193,6 +239,7 @@ class Index(_BaseIndex):
         keep_full_vectors: bool = True,
         pq_subquantizers: int | None = None,
         pq_bits: int = 4,
+        schema: dict | None = None,
     ):
         M = positive_int(M, "M")
         if M < 2:
@@ -213,6 +260,7 @@ class Index(_BaseIndex):
             pq_m,
             pq_b,
         )
+        _declare_schema(self._native, schema)
 
     @property
     def M(self) -> int:

@@ -7,6 +7,9 @@
 #include <shared_mutex>
 #include <string>
 
+#include "vecdex/attributes/attribute_store.h"
+#include "vecdex/attributes/bitset.h"
+#include "vecdex/attributes/filter.h"
 #include "vecdex/common.h"
 #include "vecdex/io/file_format.h"
 #include "vecdex/label_map.h"
@@ -51,9 +54,10 @@ class IndexBase {
   void train(const float* rows, std::size_t n);
   virtual IndexKind kind() const = 0;
 
-  // Adds n rows; ids may be nullptr (then next_default(), +1, ...). Checks everything first, so
-  // a rejected call changes nothing.
-  void add(const float* rows, std::size_t n, const label_t* ids, int num_threads);
+  // Adds n rows; ids may be nullptr (then next_default(), +1, ...). `attributes` (optional) holds
+  // the rows' attribute columns. Checks everything first, so a rejected call changes nothing.
+  void add(const float* rows, std::size_t n, const label_t* ids, int num_threads,
+           const AttributeBatch* attributes = nullptr);
   // ids: n*k (-1 where fewer than k results), distances: n*k (+inf there).
   void search(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params, std::int64_t* ids,
               float* distances) const;
@@ -62,6 +66,21 @@ class IndexBase {
   virtual std::map<std::string, std::size_t> memory_usage() const;
 
   const LabelMap& labels() const { return labels_; }
+
+  // Attributes. Declares fields (all or none: InvalidArgument when one is redeclared with
+  // another type).
+  void declare_schema(const Schema& fields);
+  Schema schema() const;
+  // Replaces the batch's fields for the rows of `ids` (present and distinct); all or nothing.
+  void update_attributes(const label_t* ids, std::size_t n, const AttributeBatch& batch);
+  // Values of `fields` (every field when empty) for `ids`; InvalidArgument for an absent id or
+  // an unknown field.
+  AttributeBatch get_attributes(const label_t* ids, std::size_t n, const std::vector<std::string>& fields) const;
+  // The rows matching a filter. Takes no lock: the caller holds rw_ (shared), as search() does.
+  Bitset filter_rows(const FilterNode& filter) const;
+  // The same under the shared lock: how many rows match, and their ids in row order.
+  std::size_t filter_count(const FilterNode& filter) const;
+  std::vector<label_t> filter_ids(const FilterNode& filter) const;
   // Copies the stored rows of the given ids (normalised, for cosine); InvalidArgument if absent.
   void get_vectors(const label_t* ids, std::size_t n, float* out) const;
 
@@ -98,6 +117,7 @@ class IndexBase {
   std::unique_ptr<CodeStore> codes_;   // what traversal and scans measure
   std::unique_ptr<FloatStore> full_;   // float32 rows beside quantised codes, when kept
   LabelMap labels_;
+  AttributeStore attributes_;  // one entry per row, like labels_
   mutable std::shared_mutex rw_;
 };
 

@@ -43,6 +43,8 @@ constexpr std::uint32_t kCodesBF16 = fourcc('Q', 'B', '1', '6');     // u16 bf16
 constexpr std::uint32_t kCodesSQ = fourcc('Q', 'S', 'Q', 'C');       // u8 scalar-quantised rows
 constexpr std::uint32_t kSQRanges = fourcc('Q', 'S', 'Q', 'R');      // f32 offsets then scales
 constexpr std::uint32_t kSQRowTerms = fourcc('Q', 'S', 'Q', 'T');    // f32 per-row squared norm
+constexpr std::uint32_t kAttrDirectory = fourcc('A', 'T', 'T', 'S');  // attribute fields and where their arrays lie
+constexpr std::uint32_t kAttrData = fourcc('A', 'T', 'T', 'D');       // attribute arrays, each 64-byte aligned
 }  // namespace section
 
 struct FileInfo {
@@ -129,6 +131,8 @@ class IndexFileReader {
   }
 
   static std::string section_name(std::uint32_t id);
+  // Keeps the mapping alive: views of parts of a section (AlignedArray::view) hold it.
+  std::shared_ptr<const void> owner() const { return file_; }
 
  private:
   std::string path_;
