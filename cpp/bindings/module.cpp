@@ -49,9 +49,28 @@ void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids
   index.add(rows.data(), n, id_ptr, num_threads, batch ? &*batch : nullptr);
 }
 
+// filters: None, or a list of distinct filter trees (tuple ASTs); filter_of_query: None (every
+// query uses filters[0]) or one index into `filters` per query. explain: a third result, one dict
+// per query describing its plan.
 py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads,
-                 std::size_t rerank, bool with_stats) {
+                 std::size_t rerank, bool with_stats, py::object filters, py::object filter_of_query, bool explain) {
   const std::size_t nq = checked_rows(queries, index.dim(), "queries");
+  std::vector<FilterNode> nodes;
+  std::vector<std::uint32_t> of_query;
+  FilterSpec spec;
+  if (!filters.is_none()) {
+    for (py::handle f : filters) nodes.push_back(vecdex_py::filter_from_python(f));
+    if (nodes.empty()) throw InvalidArgument("filters must hold at least one filter");
+    spec.nodes = nodes.data();
+    spec.count = nodes.size();
+    if (!filter_of_query.is_none()) {
+      auto a = py::array_t<std::uint32_t, py::array::c_style | py::array::forcecast>::ensure(filter_of_query);
+      if (!a || a.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != nq)
+        throw InvalidArgument("filter_of_query must hold one filter index per query");
+      of_query.assign(a.data(), a.data() + nq);
+      spec.of_query = of_query.data();
+    }
+  }
   py::array_t<std::int64_t> ids({nq, k});
   py::array_t<float> dists({nq, k});
   SearchParams p;
@@ -60,18 +79,38 @@ py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t 
   p.rerank = rerank;
   SearchStats stats;
   if (with_stats) p.stats = &stats;
+  std::vector<QueryPlan> plans;
+  if (explain) {
+    plans.resize(nq);
+    p.plans = plans.data();
+  }
   {
     std::int64_t* ip = ids.mutable_data();
     float* dp = dists.mutable_data();
     py::gil_scoped_release nogil;
-    index.search(queries.data(), nq, k, p, ip, dp);
+    index.search(queries.data(), nq, k, p, ip, dp, nodes.empty() ? nullptr : &spec);
   }
+  py::list out_plans;
+  for (const QueryPlan& q : plans) {
+    py::dict d;
+    d["plan"] = plan_name(q.kind);
+    d["matches"] = q.matches;
+    d["selectivity"] = index.size() ? double(q.matches) / double(index.size()) : 0.0;
+    d["ef"] = q.ef;
+    d["fallback"] = q.fallback;
+    d["distances"] = q.distances;
+    d["expansions"] = q.expansions;
+    d["filter_checks"] = q.filter_checks;
+    out_plans.append(d);
+  }
+  py::dict s;
   if (with_stats) {
-    py::dict s;
     s["distances"] = stats.distances;
     s["expansions"] = stats.expansions;
-    return py::make_tuple(ids, dists, s);
   }
+  if (with_stats && explain) return py::make_tuple(ids, dists, s, out_plans);
+  if (with_stats) return py::make_tuple(ids, dists, s);
+  if (explain) return py::make_tuple(ids, dists, out_plans);
   return py::make_tuple(ids, dists);
 }
 
@@ -168,7 +207,8 @@ PYBIND11_MODULE(_core, m) {
       .def("add", &add, py::arg("vectors"), py::arg("ids") = py::none(), py::arg("num_threads") = 0,
            py::arg("attributes") = py::none())
       .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0,
-           py::arg("rerank") = 0, py::arg("with_stats") = false)
+           py::arg("rerank") = 0, py::arg("with_stats") = false, py::arg("filters") = py::none(),
+           py::arg("filter_of_query") = py::none(), py::arg("explain") = false)
       .def_property_readonly("quantization",
                              [](const IndexBase& i) { return std::string(quantization_name(i.quantization())); })
       .def_property_readonly("has_full_vectors", &IndexBase::has_full_vectors)

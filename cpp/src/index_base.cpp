@@ -232,18 +232,64 @@ std::vector<Neighbor> IndexBase::finish_candidates(const float* query, std::vect
 }
 
 void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
-                       std::int64_t* ids, float* distances) const {
+                       std::int64_t* ids, float* distances, const FilterSpec* filter) const {
   if (k == 0) throw InvalidArgument("k must be a positive integer");
   if (params.rerank > 0 && codes_->quantization() != Quantization::None && !full_)
     throw InvalidArgument("rerank needs the full vectors, but this index was built with keep_full_vectors=False");
+  if (filter && filter->count == 0) throw InvalidArgument("filter spec without filters");
+  if (filter && filter->of_query)
+    for (std::size_t q = 0; q < nq; ++q)
+      if (filter->of_query[q] >= filter->count) throw InvalidArgument("filter index out of range");
   std::unique_ptr<float[]> prepared = prepare_rows(queries, nq, "queries");
   std::shared_lock<std::shared_mutex> g(rw_);
+  // Trees are checked (unknown fields, wrong types) before any result is written.
+  std::vector<Bitset> sets;
+  std::vector<QueryFilter> per_query;
+  if (filter) {
+    sets.reserve(filter->count);
+    for (std::size_t i = 0; i < filter->count; ++i) sets.push_back(filter_rows(filter->nodes[i]));
+    std::vector<std::size_t> counts(sets.size());
+    for (std::size_t i = 0; i < sets.size(); ++i) counts[i] = sets[i].count();
+    per_query.resize(nq);
+    for (std::size_t q = 0; q < nq; ++q) {
+      const std::size_t f = filter->of_query ? filter->of_query[q] : 0;
+      per_query[q] = {&sets[f], counts[f]};
+    }
+  }
   for (std::size_t i = 0; i < nq * k; ++i) {
     ids[i] = -1;
     distances[i] = std::numeric_limits<float>::infinity();
   }
+  if (params.plans)
+    for (std::size_t q = 0; q < nq; ++q) {
+      params.plans[q] = QueryPlan();
+      params.plans[q].matches = filter ? per_query[q].matches : labels_.size();
+      params.plans[q].kind = labels_.size() == 0 ? PlanKind::Empty : PlanKind::Graph;
+    }
   if (nq == 0 || labels_.size() == 0) return;
-  search_prepared(prepared.get(), nq, k, params, ids, distances);
+  SearchParams p = params;
+  p.filters = filter ? per_query.data() : nullptr;
+  search_prepared(prepared.get(), nq, k, p, ids, distances);
+}
+
+std::size_t IndexBase::scan_rows(QueryDistance& qd, const Bitset& rows, TopK& top) const {
+  constexpr std::size_t kBatch = 256;
+  node_t batch[kBatch];
+  float d[kBatch];
+  std::size_t n = 0, total = 0;
+  auto flush = [&] {
+    qd.distances(batch, n, d);
+    for (std::size_t i = 0; i < n; ++i)
+      if (d[i] < top.worst()) top.push(d[i], batch[i]);
+    total += n;
+    n = 0;
+  };
+  rows.for_each_set([&](node_t r) {
+    batch[n++] = r;
+    if (n == kBatch) flush();
+  });
+  if (n) flush();
+  return total;
 }
 
 void IndexBase::write_ids(const std::vector<Neighbor>& best, std::size_t k, std::int64_t* ids,

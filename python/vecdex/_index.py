@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._validation import as_ids, as_rows, positive_int, thread_count
+from .filters import compile_filters
 
 _METRICS = ("l2", "ip", "cosine")
 QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4", "pq") + tuple(f"rabitq{b}" for b in range(1, 9))
@@ -48,6 +49,27 @@ def _check_attributes(attributes, required: bool = False):
     if not isinstance(attributes, dict):
         raise TypeError(f"attributes must be a dict of field name -> values, got {type(attributes).__name__}")
     return attributes
+
+
+def _compile_search_filter(filter, schema, nq):
+    """(distinct ASTs or None, index of each query's AST or None) for the native search.
+
+    One filter applies to every query; a list (or tuple) gives one filter per query; a 1-D query
+    takes one filter (or a list of one)."""
+    if filter is None:
+        return None, None
+    compiled = compile_filters(filter, schema, nq)
+    if not isinstance(compiled, list):
+        return ([compiled], None) if compiled != ("all",) else (None, None)
+    distinct, index = [], {}
+    of_query = np.empty(nq, dtype=np.uint32)
+    for q, ast in enumerate(compiled):
+        key = repr(ast)
+        if key not in index:
+            index[key] = len(distinct)
+            distinct.append(ast)
+        of_query[q] = index[key]
+    return distinct, of_query
 
 
 def _declare_schema(native, schema) -> None:
@@ -138,13 +160,17 @@ class _BaseIndex:
                     raise TypeError(f"field names must be str, got {type(f).__name__}")
         return self._native.get_attributes(as_ids(arr, arr.shape[0]), fields)
 
-    def _search(self, queries, k, ef, num_threads, rerank):
+    def _search(self, queries, k, ef, num_threads, rerank, filter=None, explain=False):
         k = positive_int(k, "k")
         rows, was_1d = as_rows(queries, self.dim, "queries")
-        ids, dists = self._native.search(rows, k, ef, thread_count(num_threads), _check_rerank(rerank))
+        if not isinstance(explain, bool):
+            raise TypeError(f"explain must be True or False, got {explain!r}")
+        filters, of_query = _compile_search_filter(filter, self.schema, len(rows))
+        out = self._native.search(rows, k, ef, thread_count(num_threads), _check_rerank(rerank),
+                                  filters=filters, filter_of_query=of_query, explain=explain)
         if was_1d:
-            return ids[0], dists[0]
-        return ids, dists
+            return tuple(x[0] for x in out)
+        return out
 
     def save(self, path) -> None:
         """Write the index to `path` atomically: a failed save leaves an existing file untouched."""
@@ -207,15 +233,21 @@ class FlatIndex(_BaseIndex):
         )
         _declare_schema(self._native, schema)
 
-    def search(self, queries, k: int = 10, num_threads: int = 0, rerank: int | None = None):
+    def search(self, queries, k: int = 10, num_threads: int = 0, rerank: int | None = None, filter=None,
+               explain: bool = False):
         """k nearest by scanning every vector: ids (nq, k) int64 and distances (nq, k) float32, ascending.
 
         Exact for quantization='none'. For a quantised index the scan ranks by the codes, and
         rerank * k of the best are re-scored with the full vectors (default rerank=1, so the
-        returned distances are exact). Missing results (fewer than k stored) are id -1 with
-        distance +inf; a 1-D query gives 1-D results.
+        returned distances are exact). Missing results (fewer than k stored, or fewer matching
+        the filter) are id -1 with distance +inf; a 1-D query gives 1-D results.
+
+        filter: a `vecdex.field(...)` expression or a Mongo-style dict, applied to every query,
+        or a list with one filter per query. Only matching rows are returned; with few matches
+        only those are scored. explain=True adds a third result: one dict per query with the
+        plan ("exact_scan", "flat_scan" or "empty"), the matches and the distances computed.
         """
-        return self._search(queries, k, 0, num_threads, rerank)
+        return self._search(queries, k, 0, num_threads, rerank, filter, explain)
 
     def __repr__(self) -> str:
         q = "" if self.quantization == "none" else f", quantization={self.quantization!r}"
@@ -274,7 +306,8 @@ class Index(_BaseIndex):
     def seed(self) -> int:
         return self._native.seed
 
-    def search(self, queries, k: int = 10, ef: int | None = None, num_threads: int = 0, rerank: int | None = None):
+    def search(self, queries, k: int = 10, ef: int | None = None, num_threads: int = 0, rerank: int | None = None,
+               filter=None, explain: bool = False):
         """Approximate k nearest: ids (nq, k) int64 and distances (nq, k) float32, ascending.
 
         ef is the search beam (default max(k, 64); raised to k when smaller): larger is slower and
@@ -282,9 +315,18 @@ class Index(_BaseIndex):
         candidates are re-scored with the full vectors (default rerank=1: exact distances for what
         is returned); rerank needs keep_full_vectors=True. Missing results are id -1 with distance
         +inf; a 1-D query gives 1-D results.
+
+        filter: a `vecdex.field(...)` expression or a Mongo-style dict, applied to every query,
+        or a list with one filter per query. The filter is evaluated natively from the attribute
+        postings, and a planner picks per query: an exact scan of the matching rows when they are
+        few, else a graph walk that scores only matching rows (or, when most rows match, every
+        row), with an exact scan as fall-back whenever the walk finds fewer than k while more
+        rows match. Only matching rows are ever returned. explain=True adds a third result: one
+        dict per query with the plan ("graph", "filtered_graph", "exact_scan", "empty"), the
+        matches, the selectivity, ef, whether the fall-back ran, and the distances computed.
         """
         ef = 0 if ef is None else positive_int(ef, "ef")
-        return self._search(queries, k, ef, num_threads, rerank)
+        return self._search(queries, k, ef, num_threads, rerank, filter, explain)
 
     def __repr__(self) -> str:
         return (

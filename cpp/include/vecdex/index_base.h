@@ -14,6 +14,7 @@
 #include "vecdex/io/file_format.h"
 #include "vecdex/label_map.h"
 #include "vecdex/search/predicate.h"
+#include "vecdex/search/query_filter.h"
 #include "vecdex/search/topk.h"
 #include "vecdex/storage/code_store.h"
 #include "vecdex/storage/float_store.h"
@@ -29,12 +30,23 @@ struct SearchStats {
 // Per-call settings: arguments, never index state, so concurrent searches can differ.
 struct SearchParams {
   std::size_t ef = 0;                      // HNSW beam width; 0 means the index's default
-  const RowPredicate* filter = nullptr;    // rows that may be returned; nullptr means all
   int num_threads = 0;                     // 0 means all cores
   SearchStats* stats = nullptr;            // filled when given
+  // One filter per query (nq entries), or nullptr: every row may be returned. Set by search()
+  // from the FilterSpec; the bitsets live for the call.
+  const QueryFilter* filters = nullptr;
+  QueryPlan* plans = nullptr;              // nq entries, filled when given (explain)
   // Quantised indexes: rerank * k candidates from the codes are re-scored with the full vectors.
   // 0 means the default: 1 when full vectors are kept (exact distances for what is returned).
   std::size_t rerank = 0;
+};
+
+// Filters for a search, as native filter trees: `count` distinct trees, and for each query the
+// one it uses (of_query[q] < count; nullptr means every query uses tree 0).
+struct FilterSpec {
+  const FilterNode* nodes = nullptr;
+  std::size_t count = 0;
+  const std::uint32_t* of_query = nullptr;
 };
 
 class IndexBase {
@@ -59,8 +71,10 @@ class IndexBase {
   void add(const float* rows, std::size_t n, const label_t* ids, int num_threads,
            const AttributeBatch* attributes = nullptr);
   // ids: n*k (-1 where fewer than k results), distances: n*k (+inf there).
+  // `filter` (optional) restricts every query to the rows its tree matches; the trees are
+  // evaluated under the same lock as the search, so rows added meanwhile cannot slip in.
   void search(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params, std::int64_t* ids,
-              float* distances) const;
+              float* distances, const FilterSpec* filter = nullptr) const;
 
   void save(const std::string& path) const;
   virtual std::map<std::string, std::size_t> memory_usage() const;
@@ -106,6 +120,9 @@ class IndexBase {
                                           QueryDistance* coded = nullptr) const;
   // How many candidates the traversal must deliver for k results under these parameters.
   std::size_t candidate_count(std::size_t k, const SearchParams& params) const;
+  // The best `pool` of the rows in `rows`, by the codes: distances to the matching rows only.
+  // Returns the number of distances computed.
+  std::size_t scan_rows(QueryDistance& qd, const Bitset& rows, TopK& top) const;
 
   // Copies rows into the stored space (checked finite, normalised for cosine); `what` names
   // them in errors.

@@ -6,6 +6,7 @@
 #include <limits>
 #include <queue>
 
+#include "vecdex/search/planner.h"
 #include "vecdex/simd/prefetch.h"
 #include "vecdex/threading.h"
 
@@ -351,10 +352,75 @@ void HnswIndex::repair_reachability() {
   }
 }
 
+std::vector<Neighbor> HnswIndex::search_level0_filtered(QueryDistance& qd, VisitedSet& visited, Neighbor entry,
+                                                        std::size_t ef, const Bitset& allowed, bool score_all,
+                                                        QueryPlan& plan) const {
+  const std::size_t max_links = graph_.max_links(0);
+  // Per expansion at most max_links rows are scored: the direct neighbours that match, then
+  // matching neighbours of those that do not (two hops), as ACORN does on its denser graph.
+  std::vector<node_t> links(max_links), fresh(max_links), bridges(max_links), second(max_links);
+  std::vector<float> d(max_links);
+  std::vector<Neighbor> cand_storage;
+  cand_storage.reserve(ef * 4);
+  MinHeap candidates(std::greater<Neighbor>(), std::move(cand_storage));
+  TopK top(ef);
+
+  visited.mark(entry.id);
+  candidates.push(entry);  // a non-matching entry still leads the walk
+  if (allowed.accepts(entry.id)) top.push(entry.distance, entry.id);
+
+  while (!candidates.empty()) {
+    const Neighbor c = candidates.top();
+    if (c.distance > top.worst()) break;
+    candidates.pop();
+    if (!candidates.empty()) prefetch_l1(graph_.links(candidates.top().id, 0));
+    const std::size_t n = copy_links(c.id, 0, links.data(), false);
+    ++plan.expansions;
+    plan.filter_checks += n;
+    std::size_t m = 0, nb = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      const node_t u = links[j];
+      if (visited.visited(u)) continue;
+      if (score_all || allowed.accepts(u)) {
+        visited.mark(u);
+        fresh[m++] = u;
+      } else {
+        bridges[nb++] = u;
+      }
+    }
+    if (!score_all && m < max_links && nb > 0) {
+      for (std::size_t j = 0; j < nb; ++j) prefetch_l1(graph_.links(bridges[j], 0));
+      for (std::size_t j = 0; j < nb && m < max_links; ++j) {
+        visited.mark(bridges[j]);
+        const std::size_t n2 = copy_links(bridges[j], 0, second.data(), false);
+        plan.filter_checks += n2;
+        for (std::size_t t = 0; t < n2 && m < max_links; ++t) {
+          const node_t w = second[t];
+          if (!visited.visited(w) && allowed.accepts(w)) {
+            visited.mark(w);
+            fresh[m++] = w;
+          }
+        }
+      }
+    }
+    if (m == 0) continue;
+    qd.distances(fresh.data(), m, d.data());
+    plan.distances += m;
+    for (std::size_t j = 0; j < m; ++j) {
+      if (d[j] < top.worst()) {
+        candidates.push({d[j], fresh[j]});
+        if (!score_all || allowed.accepts(fresh[j])) top.push(d[j], fresh[j]);
+      }
+    }
+  }
+  return top.sorted();
+}
+
 void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                                 std::int64_t* ids, float* distances) const {
   const std::size_t pool = candidate_count(k, params);
   const std::size_t ef = std::max(pool, params.ef ? params.ef : kDefaultEf);
+  const std::size_t rows = graph_.size();
   const int threads = resolve_num_threads(params.num_threads);
   const int use_threads = static_cast<int>(std::min<std::size_t>(threads, nq));
   FirstError err;
@@ -363,21 +429,53 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
   {
     err.run([&] {
       SearchStats local;
-      SearchStats* stats = params.stats ? &local : nullptr;
-      auto visited = visited_.acquire(graph_.size());
+      auto visited = visited_.acquire(rows);
 #pragma omp for schedule(dynamic, 4)
       for (std::int64_t qi = 0; qi < static_cast<std::int64_t>(nq); ++qi) {
-        const float* q = queries + std::size_t(qi) * dim_;
-        auto qd = codes_->query_distance(q);
-        Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
-        cur = descend<false>(*qd, cur, graph_.max_level(), 0, stats);
-        visited->prepare(graph_.size());
-        std::vector<Neighbor> best = search_level<false>(*qd, *visited, cur, 0, ef, params.filter, stats);
+        const std::size_t q_index = static_cast<std::size_t>(qi);
+        const float* q = queries + q_index * dim_;
+        const QueryFilter* f = params.filters ? &params.filters[q_index] : nullptr;
+        QueryPlan plan;
+        plan.matches = f ? f->matches : rows;
+        const FilterPlan choice = f ? plan_filtered_search({rows, f->matches, pool, ef, graph_.max_links(0)})
+                                    : FilterPlan{PlanKind::Graph, ef, true};
+        plan.kind = choice.kind;
+        std::vector<Neighbor> best;
+        std::unique_ptr<QueryDistance> qd;
+        if (choice.kind != PlanKind::Empty) qd = codes_->query_distance(q);
+        if (choice.kind == PlanKind::ExactScan) {
+          TopK top(pool);
+          plan.distances += scan_rows(*qd, *f->rows, top);
+          best = top.sorted();
+        } else if (choice.kind != PlanKind::Empty) {
+          SearchStats walk;
+          Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
+          cur = descend<false>(*qd, cur, graph_.max_level(), 0, &walk);
+          visited->prepare(rows);
+          plan.ef = choice.ef;
+          if (choice.kind == PlanKind::Graph) {
+            best = search_level<false>(*qd, *visited, cur, 0, choice.ef, nullptr, &walk);
+          } else {
+            best = search_level0_filtered(*qd, *visited, cur, choice.ef, *f->rows, choice.score_all, plan);
+          }
+          plan.distances += walk.distances + 1;
+          plan.expansions += walk.expansions;
+          // The walk can strand in a region with too few matches; the exact answer is then a scan.
+          if (f && best.size() < std::min(k, f->matches)) {
+            plan.fallback = true;
+            TopK top(pool);
+            plan.distances += scan_rows(*qd, *f->rows, top);
+            best = top.sorted();
+          }
+        }
         if (best.size() > pool) best.resize(pool);
-        write_ids(finish_candidates(q, std::move(best), k, qd.get()), k, ids + std::size_t(qi) * k,
-                  distances + std::size_t(qi) * k);
+        if (!best.empty())
+          write_ids(finish_candidates(q, std::move(best), k, qd.get()), k, ids + q_index * k, distances + q_index * k);
+        local.distances += plan.distances;
+        local.expansions += plan.expansions;
+        if (params.plans) params.plans[q_index] = plan;
       }
-      if (stats) {
+      if (params.stats) {
         std::lock_guard<std::mutex> g(stats_mu);
         params.stats->distances += local.distances;
         params.stats->expansions += local.expansions;

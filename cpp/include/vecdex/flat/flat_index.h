@@ -20,6 +20,8 @@ class FlatIndex final : public IndexBase {
 
  protected:
   void index_new_rows(node_t, std::size_t, const float*, int) override {}
+  void search_filtered(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                       std::int64_t* ids, float* distances) const;
   void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                        std::int64_t* ids, float* distances) const override;
   void write_params(Params&) const override {}

@@ -47,6 +47,11 @@ class HnswIndex final : public IndexBase {
   template <bool kBuilding>
   std::vector<Neighbor> search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
                                      std::size_t ef, const RowPredicate* filter, SearchStats* stats) const;
+  // Level-0 beam search that returns only rows in `allowed`. score_all: every neighbour is
+  // scored and guides the walk (many rows match); otherwise only matching rows are scored and
+  // the links of non-matching neighbours are followed one more hop to find them.
+  std::vector<Neighbor> search_level0_filtered(QueryDistance& qd, VisitedSet& visited, Neighbor entry, std::size_t ef,
+                                               const Bitset& allowed, bool score_all, QueryPlan& plan) const;
   // Greedy walk down the upper levels to the closest row at `stop_level`.
   template <bool kBuilding>
   Neighbor descend(QueryDistance& qd, Neighbor from, int top_level, int stop_level, SearchStats* stats) const;
