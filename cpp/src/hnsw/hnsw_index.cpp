@@ -29,6 +29,7 @@ std::uint64_t splitmix64(std::uint64_t x) {
 
 using MinHeap = std::priority_queue<Neighbor, std::vector<Neighbor>, std::greater<Neighbor>>;
 constexpr int kMaxLevel = 32;
+constexpr std::size_t kFilterSeeds = 4;  // matching entry points added when the entry does not match
 
 }  // namespace
 
@@ -367,7 +368,38 @@ std::vector<Neighbor> HnswIndex::search_level0_filtered(QueryDistance& qd, Visit
 
   visited.mark(entry.id);
   candidates.push(entry);  // a non-matching entry still leads the walk
-  if (allowed.accepts(entry.id)) top.push(entry.distance, entry.id);
+  if (allowed.accepts(entry.id)) {
+    top.push(entry.distance, entry.id);
+  } else if (!score_all) {
+    // The upper levels led to a row the filter rejects: add entry points from the matching set
+    // (the first match at or after a few spread-out rows), so a walk whose neighbourhood holds
+    // no match still starts among matches.
+    node_t seeds[kFilterSeeds];
+    std::size_t ns = 0;
+    const std::size_t words = allowed.word_count();
+    for (std::size_t i = 0; i < kFilterSeeds && words; ++i) {
+      const std::size_t start = (splitmix64(entry.id + i) % words);
+      for (std::size_t w = 0; w < words; ++w) {
+        const std::uint64_t bits = allowed.words()[(start + w) % words];
+        if (bits) {
+          const node_t r = static_cast<node_t>(((start + w) % words) * 64 + std::size_t(__builtin_ctzll(bits)));
+          if (!visited.visited(r)) {
+            visited.mark(r);
+            seeds[ns++] = r;
+          }
+          break;
+        }
+      }
+    }
+    if (ns) {
+      qd.distances(seeds, ns, d.data());
+      plan.distances += ns;
+      for (std::size_t i = 0; i < ns; ++i) {
+        candidates.push({d[i], seeds[i]});
+        top.push(d[i], seeds[i]);
+      }
+    }
+  }
 
   while (!candidates.empty()) {
     const Neighbor c = candidates.top();
