@@ -106,6 +106,22 @@ void ip_bin_u4(const std::uint64_t* code, const std::uint64_t* planes, std::size
 
 void fwht(float* x, std::size_t n) {
   std::size_t h = 1;
+  if (n >= 16) {
+    // Strides 1..8 inside each 16-float register: lane j takes its partner j ^ h by a permute,
+    // then a + b where bit h of j is clear and a - b (partner minus own) where it is set: the
+    // same single add or subtract of the same two values as the scalar butterfly.
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (std::size_t i = 0; i < n; i += 16) {
+      __m512 v = _mm512_loadu_ps(x + i);
+      for (int step = 1; step < 16; step <<= 1) {
+        const __m512 partner = _mm512_permutexvar_ps(_mm512_xor_si512(lane, _mm512_set1_epi32(step)), v);
+        const __mmask16 high = _mm512_test_epi32_mask(lane, _mm512_set1_epi32(step));
+        v = _mm512_mask_sub_ps(_mm512_add_ps(v, partner), high, partner, v);
+      }
+      _mm512_storeu_ps(x + i, v);
+    }
+    h = 16;
+  }
   for (; h < n && h < 16; h <<= 1) {
     for (std::size_t i = 0; i < n; i += 2 * h) {
       for (std::size_t j = i; j < i + h; ++j) {

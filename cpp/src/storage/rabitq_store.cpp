@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "vecdex/simd/dispatch.h"
 #include "vecdex/simd/prefetch.h"
 #include "vecdex/simd/quant_kernels.h"
 #include "vecdex/simd/rabitq_kernels.h"
@@ -67,6 +68,7 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     std::mt19937_64 gen(kRaBitQSeed);
     signs_.resize(std::size_t(kRaBitQRounds) * D_);
     for (std::size_t i = 0; i < signs_.size(); ++i) signs_[i] = (gen() >> 63) ? std::int8_t(-1) : std::int8_t(1);
+    float_signs_.assign(signs_.data(), signs_.data() + signs_.size());
   }
 
   // ------------------------------------------------------------------ RaBitQStore
@@ -272,6 +274,7 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     }
     centroid_ = std::move(centroid);
     signs_ = std::move(signs);
+    float_signs_.assign(signs_.data(), signs_.data() + signs_.size());
     codes_ = std::move(codes);
     scoring_ = std::move(scoring);
     aux_ = std::move(aux);
@@ -306,14 +309,15 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     Prepared p;
     thread_local std::vector<float> v;
     v.assign(D_, 0.f);
-    double qc2 = 0.0, cq = 0.0;
-    const bool have_c = trained();  // an untrained store has no rows to measure, but stays safe
-    for (std::size_t j = 0; j < dim_; ++j) {
-      const float cj = have_c ? centroid_[j] : 0.f;
-      v[j] = q[j] - cj;
-      qc2 += double(v[j]) * v[j];
-      cq += double(cj) * q[j];
+    double qc2, cq = 0.0;
+    if (trained()) {  // an untrained store has no rows to measure, but stays safe
+      const float* c = centroid_.data();
+      for (std::size_t j = 0; j < dim_; ++j) v[j] = q[j] - c[j];
+      cq = kernels().dot(c, q, dim_);
+    } else {
+      std::copy(q, q + dim_, v.begin());
     }
+    qc2 = kernels().dot(v.data(), v.data(), dim_);
     rotate(v.data());
     finish_prepare(v.data(), qc2, cq, p);
     return p;
@@ -401,31 +405,40 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     p.qc_norm2 = static_cast<float>(qc2);
     p.cq = static_cast<float>(cq);
     p.qconst = metric_ == Metric::L2 ? p.qc_norm2 : -p.cq;
+    // Rounding by adding 1/2 and truncating (ties away from zero) keeps these loops free of libm
+    // calls, so they vectorise; which way a tie goes does not matter for a query grid.
     if (bits_ == 1) {
       const std::size_t words = D_ / 64;
       p.planes.assign(4 * words, 0);
       const auto mm = std::minmax_element(v, v + D_);
       p.lo = *mm.first;
       p.delta = (*mm.second - *mm.first) / 15.f;
-      double sum = 0.0;
+      const float inv = p.delta > 0.f ? 1.f / p.delta : 0.f;
+      thread_local std::vector<std::uint8_t> levels;
+      levels.resize(D_);
+      unsigned sum = 0;
       for (std::size_t j = 0; j < D_; ++j) {
-        float t = p.delta > 0.f ? std::nearbyint((v[j] - p.lo) / p.delta) : 0.f;
-        t = std::min(std::max(t, 0.f), 15.f);
-        const unsigned k = static_cast<unsigned>(t);
-        sum += k;
-        for (unsigned b = 0; b < 4; ++b)
-          if (k & (1u << b)) p.planes[b * words + j / 64] |= std::uint64_t(1) << (j % 64);
+        const float t = std::min((v[j] - p.lo) * inv + 0.5f, 15.f);  // >= 0.5 since v[j] >= lo
+        levels[j] = static_cast<std::uint8_t>(t);
+        sum += levels[j];
       }
+      for (std::size_t w = 0; w < words; ++w)
+        for (unsigned b = 0; b < 4; ++b) {
+          std::uint64_t bits = 0;
+          for (unsigned j = 0; j < 64; ++j) bits |= std::uint64_t((levels[w * 64 + j] >> b) & 1u) << j;
+          p.planes[b * words + w] = bits;
+        }
       p.sum_k = static_cast<float>(sum);
     } else {
       float amax = 0.f;
       for (std::size_t j = 0; j < D_; ++j) amax = std::max(amax, std::fabs(v[j]));
       p.scale = amax > 0.f ? amax / 127.f : 0.f;
+      const float inv = amax > 0.f ? 127.f / amax : 0.f;
       p.q8.resize(D_);
-      std::int64_t sum = 0;
+      int sum = 0;
       for (std::size_t j = 0; j < D_; ++j) {
-        const float t = p.scale > 0.f ? std::nearbyint(v[j] / p.scale) : 0.f;
-        p.q8[j] = static_cast<std::int8_t>(std::min(std::max(t, -127.f), 127.f));
+        const float t = v[j] * inv;  // in [-127, 127]
+        p.q8[j] = static_cast<std::int8_t>(static_cast<int>(t + (t >= 0.f ? 0.5f : -0.5f)));
         sum += p.q8[j];
       }
       p.sum_q8 = static_cast<float>(sum);
@@ -464,8 +477,8 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     const RaBitQKernels& k = rabitq_kernels();
     const std::size_t h = hadamard_block(D_);
     for (int r = 0; r < kRaBitQRounds; ++r) {
-      const std::int8_t* s = signs_.data() + std::size_t(r) * D_;
-      for (std::size_t j = 0; j < D_; ++j) v[j] *= float(s[j]);
+      const float* s = float_signs_.data() + std::size_t(r) * D_;
+      for (std::size_t j = 0; j < D_; ++j) v[j] *= s[j];
       block_hadamard(k, v, 0, h);
       if (h < D_) block_hadamard(k, v, D_ - h, h);
     }
@@ -477,8 +490,8 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     for (int r = kRaBitQRounds - 1; r >= 0; --r) {
       if (h < D_) block_hadamard(k, v, D_ - h, h);
       block_hadamard(k, v, 0, h);
-      const std::int8_t* s = signs_.data() + std::size_t(r) * D_;
-      for (std::size_t j = 0; j < D_; ++j) v[j] *= float(s[j]);
+      const float* s = float_signs_.data() + std::size_t(r) * D_;
+      for (std::size_t j = 0; j < D_; ++j) v[j] *= s[j];
     }
   }
 
@@ -585,6 +598,7 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
   std::size_t aux_stride_;           // floats per row in aux_
   AlignedArray<float> aux_;          // see Factors
   std::vector<float> rotated_centroid_;  // P c, D floats
+  std::vector<float> float_signs_;       // signs_ as floats, for the rotation loops
   double centroid_norm2_ = 0.0;
 };
 
