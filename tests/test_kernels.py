@@ -162,6 +162,34 @@ def test_batch_kernels(level, d):
 
 
 @pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("d", DIMS)
+def test_four_query_kernels(level, d):
+    """l2sq_batch4 / dot_batch4 (four queries against each row) equal the exact values and the
+    scalar table within float32 rounding, including awkward dims and n = 0."""
+    rng = np.random.default_rng(11 * d + 5)
+    for n in (0, 1, 3, 17):
+        Q = (rng.normal(size=(4, d)) + rng.normal()).astype(np.float32)
+        X = (rng.normal(size=(n, d)) + rng.normal()).astype(np.float32)
+        Q64, X64 = Q.astype(np.float64), X.astype(np.float64)
+
+        got = np.asarray(_core.kernel_l2sq_batch4(Q, X, level))
+        ref = np.asarray(_core.kernel_l2sq_batch4(Q, X, "scalar"))
+        assert got.shape == (n, 4) and got.dtype == np.float32
+        exact = ((X64[:, None, :] - Q64[None, :, :]) ** 2).sum(2)
+        tol = _tol(exact, d) + 2 * EPS32 * np.abs(exact)
+        assert np.all(np.abs(got - exact) <= tol), (level, d, n)
+        assert np.all(np.abs(got - ref) <= 2 * tol)
+
+        got = np.asarray(_core.kernel_dot_batch4(Q, X, level))
+        ref = np.asarray(_core.kernel_dot_batch4(Q, X, "scalar"))
+        assert got.shape == (n, 4) and got.dtype == np.float32
+        exact = X64 @ Q64.T
+        tol = _tol(np.abs(X64[:, None, :] * Q64[None, :, :]).sum(2), d) + 2 * EPS32 * np.abs(exact)
+        assert np.all(np.abs(got - exact) <= tol), (level, d, n)
+        assert np.all(np.abs(got - ref) <= 2 * tol)
+
+
+@pytest.mark.parametrize("level", LEVELS)
 def test_batch_kernels_strided_rows(level):
     # a row-sliced (but row-contiguous) matrix view must give the same result
     rng = np.random.default_rng(3)

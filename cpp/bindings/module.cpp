@@ -114,6 +114,21 @@ py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t 
   return py::make_tuple(ids, dists);
 }
 
+// Test binding of the four-query kernels: queries (4, d), rows (n, d) -> (n, 4).
+py::array_t<float> batch4_kernel(const FloatArray& queries, const FloatArray& rows, const std::string& level, bool l2) {
+  const DistanceKernels& k = kernels_named(level);
+  if (queries.ndim() != 2 || queries.shape(0) != 4) throw InvalidArgument("queries must have shape (4, d)");
+  const std::size_t d = static_cast<std::size_t>(queries.shape(1));
+  const std::size_t n = checked_rows(rows, d, "rows");
+  const float* qs[4];
+  for (std::size_t j = 0; j < 4; ++j) qs[j] = queries.data() + j * d;
+  std::vector<const float*> ptrs(n);
+  for (std::size_t i = 0; i < n; ++i) ptrs[i] = rows.data() + i * d;
+  py::array_t<float> out({n, std::size_t(4)});
+  (l2 ? k.l2sq_batch4 : k.dot_batch4)(qs, ptrs.data(), n, d, out.mutable_data());
+  return out;
+}
+
 template <void (*Batch)(const DistanceKernels&, const float*, const float*, std::size_t, std::size_t, float*)>
 py::array_t<float> batch_kernel(const FloatArray& q, const FloatArray& rows, const std::string& level) {
   const DistanceKernels& k = kernels_named(level);
@@ -196,6 +211,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("kernel_dot_batch", &batch_kernel<dot_batch>);
   m.def("kernel_l2sq_block", &batch_kernel<l2_block>);
   m.def("kernel_dot_block", &batch_kernel<dot_block>);
+  m.def("kernel_l2sq_batch4", [](const FloatArray& q, const FloatArray& r, const std::string& level) {
+    return batch4_kernel(q, r, level, true);
+  });
+  m.def("kernel_dot_batch4", [](const FloatArray& q, const FloatArray& r, const std::string& level) {
+    return batch4_kernel(q, r, level, false);
+  });
 
   py::class_<IndexBase> index_base(m, "IndexBase");
   vecdex_py::register_attribute_methods(index_base);

@@ -272,6 +272,122 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
   search_prepared(prepared.get(), nq, k, p, ids, distances);
 }
 
+void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>& tasks, std::size_t k,
+                               std::size_t pool, int threads, std::int64_t* ids, float* distances, QueryPlan* plans,
+                               SearchStats* stats) const {
+  constexpr std::size_t kGroup = 16;
+  // A tile of float32 rows that stays in L2 while the group scores it (codes are smaller).
+  const std::size_t tile = std::max<std::size_t>(32, std::min<std::size_t>(1024, (256 * 1024) / (dim_ * sizeof(float))));
+  struct Chunk {
+    const ScanTask* task;
+    std::size_t first, count;
+  };
+  std::vector<Chunk> chunks;
+  for (const ScanTask& t : tasks)
+    for (std::size_t i = 0; i < t.queries.size(); i += kGroup)
+      chunks.push_back({&t, i, std::min(kGroup, t.queries.size() - i)});
+  const std::size_t n = labels_.size();
+  FirstError err;
+  std::mutex stats_mu;
+  const int use_threads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, chunks.size())));
+#pragma omp parallel for num_threads(use_threads) schedule(dynamic, 1)
+  for (std::int64_t ci = 0; ci < static_cast<std::int64_t>(chunks.size()); ++ci) {
+    err.run([&] {
+      const Chunk& c = chunks[std::size_t(ci)];
+      const Bitset& rows = *c.task->rows;
+      std::vector<std::unique_ptr<QueryDistance>> qd;
+      std::vector<TopK> tops;
+      for (std::size_t j = 0; j < c.count; ++j) {
+        qd.push_back(codes_->query_distance(queries + std::size_t(c.task->queries[c.first + j]) * dim_));
+        tops.emplace_back(pool);
+      }
+      std::vector<node_t> batch(tile);
+      std::vector<float> d(tile);
+      std::size_t scored = 0;
+      // float32 rows: four queries at a time share each row load (the batch4 kernels).
+      const FloatStore* floats =
+          codes_->quantization() == Quantization::None ? static_cast<const FloatStore*>(codes_.get()) : nullptr;
+      std::vector<const float*> row_ptrs(floats ? tile : 0);
+      std::vector<float> d4(floats ? 4 * tile : 0);
+      const DistanceKernels& kern = kernels();
+      const bool l2 = metric_ == Metric::L2;
+      auto score_by_fours = [&](const node_t* ids_in_tile, std::size_t m, const Bitset* check) {
+        for (std::size_t j0 = 0; j0 < c.count; j0 += 4) {
+          const float* qs[4];
+          for (std::size_t t = 0; t < 4; ++t)
+            qs[t] = queries + std::size_t(c.task->queries[c.first + std::min(j0 + t, c.count - 1)]) * dim_;
+          (l2 ? kern.l2sq_batch4 : kern.dot_batch4)(qs, row_ptrs.data(), m, dim_, d4.data());
+          for (std::size_t t = 0; t < 4 && j0 + t < c.count; ++t) {
+            TopK& top = tops[j0 + t];
+            for (std::size_t i = 0; i < m; ++i) {
+              const float dist = l2 ? d4[4 * i + t] : 1.0f - d4[4 * i + t];
+              if (dist < top.worst() && (!check || check->accepts(ids_in_tile[i]))) top.push(dist, ids_in_tile[i]);
+            }
+          }
+        }
+      };
+      if (c.task->gather) {
+        const std::uint64_t* words = rows.words();
+        const std::size_t nwords = rows.word_count();
+        std::size_t w = 0;
+        std::uint64_t bits = nwords ? words[0] : 0;
+        while (true) {
+          std::size_t m = 0;
+          while (m < tile) {
+            while (!bits && ++w < nwords) bits = words[w];
+            if (!bits) break;
+            batch[m++] = static_cast<node_t>(w * 64 + std::size_t(__builtin_ctzll(bits)));
+            bits &= bits - 1;
+          }
+          if (m == 0) break;
+          if (floats) {
+            for (std::size_t i = 0; i < m; ++i) row_ptrs[i] = floats->row(batch[i]);
+            score_by_fours(batch.data(), m, nullptr);
+          } else {
+            for (std::size_t j = 0; j < c.count; ++j) {
+              qd[j]->distances(batch.data(), m, d.data());
+              for (std::size_t i = 0; i < m; ++i)
+                if (d[i] < tops[j].worst()) tops[j].push(d[i], batch[i]);
+            }
+          }
+          scored += m;
+        }
+      } else {
+        for (std::size_t start = 0; start < n; start += tile) {
+          const std::size_t m = std::min(tile, n - start);
+          if (floats) {
+            for (std::size_t i = 0; i < m; ++i) {
+              batch[i] = static_cast<node_t>(start + i);
+              row_ptrs[i] = floats->row(batch[i]);
+            }
+            score_by_fours(batch.data(), m, &rows);
+            continue;
+          }
+          for (std::size_t j = 0; j < c.count; ++j) {
+            qd[j]->distances_range(static_cast<node_t>(start), m, d.data());
+            for (std::size_t i = 0; i < m; ++i) {
+              const node_t r = static_cast<node_t>(start + i);
+              if (d[i] < tops[j].worst() && rows.accepts(r)) tops[j].push(d[i], r);
+            }
+          }
+        }
+        scored = n;
+      }
+      for (std::size_t j = 0; j < c.count; ++j) {
+        const std::size_t q = c.task->queries[c.first + j];
+        write_ids(finish_candidates(queries + q * dim_, tops[j].sorted(), k, qd[j].get()), k, ids + q * k,
+                  distances + q * k);
+        if (plans) plans[q].distances = scored;
+      }
+      if (stats) {
+        std::lock_guard<std::mutex> g(stats_mu);
+        stats->distances += scored * c.count;
+      }
+    });
+  }
+  err.rethrow();
+}
+
 std::size_t IndexBase::scan_rows(QueryDistance& qd, const Bitset& rows, TopK& top) const {
   constexpr std::size_t kBatch = 256;
   node_t batch[kBatch];

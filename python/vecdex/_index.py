@@ -59,6 +59,8 @@ def _compile_search_filter(filter, schema, nq):
     if filter is None:
         return None, None
     compiled = compile_filters(filter, schema, nq)
+    if isinstance(compiled, list) and not compiled:  # no queries: nothing to filter
+        return None, None
     if not isinstance(compiled, list):
         return ([compiled], None) if compiled != ("all",) else (None, None)
     distinct, index = [], {}

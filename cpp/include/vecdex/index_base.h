@@ -124,6 +124,20 @@ class IndexBase {
   // Returns the number of distances computed.
   std::size_t scan_rows(QueryDistance& qd, const Bitset& rows, TopK& top) const;
 
+  // Exact filtered scans for queries that share one filter. gather: only the matching rows are
+  // scored (few matches); otherwise every row is scored and checked (many).
+  struct ScanTask {
+    const Bitset* rows;
+    bool gather;
+    std::vector<std::uint32_t> queries;
+  };
+  // Runs the tasks on `threads` threads, a group of queries at a time: each tile of rows is
+  // scored by every query of the group while it is in cache, which is what lets a scan shared
+  // by many queries run at matrix-product speed rather than memory speed. Finishes (re-ranks)
+  // and writes each query's results and its plan's distance count.
+  void run_scan_tasks(const float* queries, const std::vector<ScanTask>& tasks, std::size_t k, std::size_t pool,
+                      int threads, std::int64_t* ids, float* distances, QueryPlan* plans, SearchStats* stats) const;
+
   // Copies rows into the stored space (checked finite, normalised for cosine); `what` names
   // them in errors.
   std::unique_ptr<float[]> prepare_rows(const float* rows, std::size_t n, const char* what) const;

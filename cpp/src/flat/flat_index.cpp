@@ -1,6 +1,7 @@
 #include "vecdex/flat/flat_index.h"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -27,52 +28,32 @@ void push_tile(TopK& top, const float* d, node_t first, std::size_t n, const Bit
 
 }  // namespace
 
-// Filtered: one query at a time. Few matches: distances to the matching rows only (gathered
-// from the bitset); many: the sequential scan, each row checked, which streams faster than
-// gathering once more than about a quarter of the rows match.
+// Filtered: queries are grouped by filter. Few matches: distances to the matching rows only
+// (gathered from the bitset); many: the sequential scan, each row checked, which streams faster
+// than gathering once more than about a quarter of the rows match.
 void FlatIndex::search_filtered(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                                 std::int64_t* ids, float* distances) const {
-  const std::size_t n = labels_.size(), tile = tile_rows(dim_);
-  const int threads = resolve_num_threads(params.num_threads);
-  const std::size_t pool = candidate_count(k, params);
-  FirstError err;
-  std::mutex stats_mu;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (std::int64_t qi = 0; qi < static_cast<std::int64_t>(nq); ++qi) {
-    err.run([&] {
-      const std::size_t q = static_cast<std::size_t>(qi);
-      const QueryFilter& f = params.filters[q];
-      QueryPlan plan;
-      plan.matches = f.matches;
-      if (f.matches == 0) {
-        plan.kind = PlanKind::Empty;
-      } else {
-        auto qd = codes_->query_distance(queries + q * dim_);
-        TopK top(pool);
-        if (f.matches * 4 < n) {
-          plan.kind = PlanKind::ExactScan;
-          plan.distances = scan_rows(*qd, *f.rows, top);
-        } else {
-          plan.kind = PlanKind::FlatScan;
-          std::vector<float> d(tile);
-          for (std::size_t start = 0; start < n; start += tile) {
-            const std::size_t m = std::min(tile, n - start);
-            qd->distances_range(static_cast<node_t>(start), m, d.data());
-            push_tile(top, d.data(), static_cast<node_t>(start), m, f.rows);
-          }
-          plan.distances = n;
-        }
-        write_ids(finish_candidates(queries + q * dim_, top.sorted(), k, qd.get()), k, ids + q * k,
-                  distances + q * k);
-      }
-      if (params.plans) params.plans[q] = plan;
-      if (params.stats) {
-        std::lock_guard<std::mutex> g(stats_mu);
-        params.stats->distances += plan.distances;
-      }
-    });
+  const std::size_t n = labels_.size();
+  std::map<std::pair<const Bitset*, bool>, std::size_t> task_of;
+  std::vector<ScanTask> tasks;
+  for (std::size_t q = 0; q < nq; ++q) {
+    const QueryFilter& f = params.filters[q];
+    QueryPlan plan;
+    plan.matches = f.matches;
+    const bool gather = f.matches * 4 < n;
+    plan.kind = f.matches == 0 ? PlanKind::Empty : gather ? PlanKind::ExactScan : PlanKind::FlatScan;
+    if (params.plans) params.plans[q] = plan;
+    if (f.matches == 0) continue;
+    const auto key = std::make_pair(f.rows, gather);
+    auto it = task_of.find(key);
+    if (it == task_of.end()) {
+      it = task_of.emplace(key, tasks.size()).first;
+      tasks.push_back({f.rows, gather, {}});
+    }
+    tasks[it->second].queries.push_back(static_cast<std::uint32_t>(q));
   }
-  err.rethrow();
+  run_scan_tasks(queries, tasks, k, candidate_count(k, params), resolve_num_threads(params.num_threads), ids,
+                 distances, params.plans, params.stats);
 }
 
 void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <queue>
 
 #include "vecdex/search/planner.h"
@@ -29,7 +30,7 @@ std::uint64_t splitmix64(std::uint64_t x) {
 
 using MinHeap = std::priority_queue<Neighbor, std::vector<Neighbor>, std::greater<Neighbor>>;
 constexpr int kMaxLevel = 32;
-constexpr std::size_t kFilterSeeds = 4;  // matching entry points added when the entry does not match
+constexpr std::size_t kMaxFilterSeeds = 32;  // matching entry points added when the entry does not match
 
 }  // namespace
 
@@ -94,8 +95,7 @@ Neighbor HnswIndex::descend(QueryDistance& qd, Neighbor cur, int top_level, int 
 
 template <bool kBuilding>
 std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
-                                              std::size_t ef, const RowPredicate* filter,
-                                              SearchStats* stats) const {
+                                              std::size_t ef, SearchStats* stats) const {
   const std::size_t max_links = graph_.max_links(level);
   std::vector<node_t> links(max_links), fresh(max_links);
   std::vector<float> d(max_links);
@@ -106,7 +106,7 @@ std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& vis
 
   visited.mark(entry.id);
   candidates.push(entry);
-  if (!filter || filter->accepts(entry.id)) top.push(entry.distance, entry.id);
+  top.push(entry.distance, entry.id);
 
   while (!candidates.empty()) {
     const Neighbor c = candidates.top();
@@ -128,7 +128,7 @@ std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& vis
     for (std::size_t j = 0; j < m; ++j) {
       if (d[j] < top.worst()) {
         candidates.push({d[j], fresh[j]});
-        if (!filter || filter->accepts(fresh[j])) top.push(d[j], fresh[j]);
+        top.push(d[j], fresh[j]);
       }
     }
   }
@@ -220,7 +220,7 @@ void HnswIndex::insert(node_t q, const float* row) {
   auto visited = visited_.acquire(graph_.size());
   for (int l = link_top; l >= 0; --l) {
     if (l != link_top) visited->prepare(graph_.size());
-    std::vector<Neighbor> found = search_level<true>(*qd, *visited, cur, l, params_.ef_construction, nullptr, nullptr);
+    std::vector<Neighbor> found = search_level<true>(*qd, *visited, cur, l, params_.ef_construction, nullptr);
     found.erase(std::remove_if(found.begin(), found.end(), [q](const Neighbor& nb) { return nb.id == q; }),
                 found.end());
     if (found.empty()) continue;
@@ -340,7 +340,7 @@ void HnswIndex::repair_reachability() {
       cur = descend<false>(*qd, cur, graph_.max_level(), 0, nullptr);
       auto visited = visited_.acquire(n);
       std::vector<Neighbor> hosts =
-          search_level<false>(*qd, *visited, cur, 0, params_.ef_construction, nullptr, nullptr);
+          search_level<false>(*qd, *visited, cur, 0, params_.ef_construction, nullptr);
       hosts.erase(std::remove_if(hosts.begin(), hosts.end(),
                                  [&](const Neighbor& nb) { return nb.id == u || !reached[nb.id]; }),
                   hosts.end());
@@ -371,28 +371,34 @@ std::vector<Neighbor> HnswIndex::search_level0_filtered(QueryDistance& qd, Visit
   if (allowed.accepts(entry.id)) {
     top.push(entry.distance, entry.id);
   } else if (!score_all) {
-    // The upper levels led to a row the filter rejects: add entry points from the matching set
-    // (the first match at or after a few spread-out rows), so a walk whose neighbourhood holds
-    // no match still starts among matches.
-    node_t seeds[kFilterSeeds];
-    std::size_t ns = 0;
+    // The upper levels led to a row the filter rejects: add entry points from the matching set,
+    // the first match at or after evenly spaced rows (offset per query), so that a walk whose
+    // neighbourhood holds no match (filters anti-correlated with the query) starts in every
+    // region of matches rather than climbing out of the query's own.
+    const std::size_t want = std::min<std::size_t>(kMaxFilterSeeds, std::max<std::size_t>(4, ef / 4));
+    std::vector<node_t> seeds;
+    seeds.reserve(want);
     const std::size_t words = allowed.word_count();
-    for (std::size_t i = 0; i < kFilterSeeds && words; ++i) {
-      const std::size_t start = (splitmix64(entry.id + i) % words);
+    const std::size_t offset = words ? splitmix64(entry.id) % words : 0;
+    for (std::size_t i = 0; i < want && words; ++i) {
+      const std::size_t start = (offset + i * words / want) % words;
       for (std::size_t w = 0; w < words; ++w) {
-        const std::uint64_t bits = allowed.words()[(start + w) % words];
+        const std::size_t at = (start + w) % words;
+        const std::uint64_t bits = allowed.words()[at];
         if (bits) {
-          const node_t r = static_cast<node_t>(((start + w) % words) * 64 + std::size_t(__builtin_ctzll(bits)));
+          const node_t r = static_cast<node_t>(at * 64 + std::size_t(__builtin_ctzll(bits)));
           if (!visited.visited(r)) {
             visited.mark(r);
-            seeds[ns++] = r;
+            seeds.push_back(r);
           }
           break;
         }
       }
     }
+    const std::size_t ns = seeds.size();
+    d.resize(std::max(d.size(), ns));
     if (ns) {
-      qd.distances(seeds, ns, d.data());
+      qd.distances(seeds.data(), ns, d.data());
       plan.distances += ns;
       for (std::size_t i = 0; i < ns; ++i) {
         candidates.push({d[i], seeds[i]});
@@ -454,7 +460,37 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
   const std::size_t ef = std::max(pool, params.ef ? params.ef : kDefaultEf);
   const std::size_t rows = graph_.size();
   const int threads = resolve_num_threads(params.num_threads);
-  const int use_threads = static_cast<int>(std::min<std::size_t>(threads, nq));
+  // Plans first: queries answered by an exact scan are grouped by filter and scanned together
+  // (a tile of matching rows serves the whole group), the others walk the graph one by one.
+  std::vector<FilterPlan> choice(nq);
+  std::map<const Bitset*, std::size_t> task_of;
+  std::vector<ScanTask> scans;
+  std::vector<std::uint32_t> walks;
+  walks.reserve(nq);
+  for (std::size_t q = 0; q < nq; ++q) {
+    const QueryFilter* f = params.filters ? &params.filters[q] : nullptr;
+    choice[q] = f ? plan_filtered_search({rows, f->matches, pool, ef, graph_.max_links(0)})
+                  : FilterPlan{PlanKind::Graph, ef, true};
+    if (params.plans) {
+      params.plans[q] = QueryPlan();
+      params.plans[q].matches = f ? f->matches : rows;
+      params.plans[q].kind = choice[q].kind;
+    }
+    if (choice[q].kind == PlanKind::ExactScan) {
+      auto it = task_of.find(f->rows);
+      if (it == task_of.end()) {
+        it = task_of.emplace(f->rows, scans.size()).first;
+        scans.push_back({f->rows, true, {}});
+      }
+      scans[it->second].queries.push_back(static_cast<std::uint32_t>(q));
+    } else if (choice[q].kind != PlanKind::Empty) {
+      walks.push_back(static_cast<std::uint32_t>(q));
+    }
+  }
+  if (!scans.empty()) run_scan_tasks(queries, scans, k, pool, threads, ids, distances, params.plans, params.stats);
+  if (walks.empty()) return;
+
+  const int use_threads = static_cast<int>(std::min<std::size_t>(threads, walks.size()));
   FirstError err;
   std::mutex stats_mu;
 #pragma omp parallel num_threads(use_threads)
@@ -463,46 +499,34 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
       SearchStats local;
       auto visited = visited_.acquire(rows);
 #pragma omp for schedule(dynamic, 4)
-      for (std::int64_t qi = 0; qi < static_cast<std::int64_t>(nq); ++qi) {
-        const std::size_t q_index = static_cast<std::size_t>(qi);
+      for (std::int64_t wi = 0; wi < static_cast<std::int64_t>(walks.size()); ++wi) {
+        const std::size_t q_index = walks[std::size_t(wi)];
         const float* q = queries + q_index * dim_;
         const QueryFilter* f = params.filters ? &params.filters[q_index] : nullptr;
+        const FilterPlan& c = choice[q_index];
         QueryPlan plan;
+        plan.kind = c.kind;
         plan.matches = f ? f->matches : rows;
-        const FilterPlan choice = f ? plan_filtered_search({rows, f->matches, pool, ef, graph_.max_links(0)})
-                                    : FilterPlan{PlanKind::Graph, ef, true};
-        plan.kind = choice.kind;
-        std::vector<Neighbor> best;
-        std::unique_ptr<QueryDistance> qd;
-        if (choice.kind != PlanKind::Empty) qd = codes_->query_distance(q);
-        if (choice.kind == PlanKind::ExactScan) {
+        plan.ef = c.ef;
+        auto qd = codes_->query_distance(q);
+        SearchStats walk;
+        Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
+        cur = descend<false>(*qd, cur, graph_.max_level(), 0, &walk);
+        visited->prepare(rows);
+        std::vector<Neighbor> best =
+            c.kind == PlanKind::Graph ? search_level<false>(*qd, *visited, cur, 0, c.ef, &walk)
+                                      : search_level0_filtered(*qd, *visited, cur, c.ef, *f->rows, c.score_all, plan);
+        plan.distances += walk.distances + 1;
+        plan.expansions += walk.expansions;
+        // The walk can strand in a region with too few matches; the exact answer is then a scan.
+        if (f && best.size() < std::min(k, f->matches)) {
+          plan.fallback = true;
           TopK top(pool);
           plan.distances += scan_rows(*qd, *f->rows, top);
           best = top.sorted();
-        } else if (choice.kind != PlanKind::Empty) {
-          SearchStats walk;
-          Neighbor cur{qd->distance(graph_.entry()), graph_.entry()};
-          cur = descend<false>(*qd, cur, graph_.max_level(), 0, &walk);
-          visited->prepare(rows);
-          plan.ef = choice.ef;
-          if (choice.kind == PlanKind::Graph) {
-            best = search_level<false>(*qd, *visited, cur, 0, choice.ef, nullptr, &walk);
-          } else {
-            best = search_level0_filtered(*qd, *visited, cur, choice.ef, *f->rows, choice.score_all, plan);
-          }
-          plan.distances += walk.distances + 1;
-          plan.expansions += walk.expansions;
-          // The walk can strand in a region with too few matches; the exact answer is then a scan.
-          if (f && best.size() < std::min(k, f->matches)) {
-            plan.fallback = true;
-            TopK top(pool);
-            plan.distances += scan_rows(*qd, *f->rows, top);
-            best = top.sorted();
-          }
         }
         if (best.size() > pool) best.resize(pool);
-        if (!best.empty())
-          write_ids(finish_candidates(q, std::move(best), k, qd.get()), k, ids + q_index * k, distances + q_index * k);
+        write_ids(finish_candidates(q, std::move(best), k, qd.get()), k, ids + q_index * k, distances + q_index * k);
         local.distances += plan.distances;
         local.expansions += plan.expansions;
         if (params.plans) params.plans[q_index] = plan;

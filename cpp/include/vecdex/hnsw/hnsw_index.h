@@ -43,10 +43,10 @@ class HnswIndex final : public IndexBase {
   int draw_level(node_t i) const;
   // Links row q, whose float32 values are `row` (the stored codes may be lossy).
   void insert(node_t q, const float* row);
-  // Beam search on one level from `entry`; returns up to ef closest accepted rows, best first.
+  // Beam search on one level from `entry`; returns up to ef closest rows, best first.
   template <bool kBuilding>
   std::vector<Neighbor> search_level(QueryDistance& qd, VisitedSet& visited, Neighbor entry, int level,
-                                     std::size_t ef, const RowPredicate* filter, SearchStats* stats) const;
+                                     std::size_t ef, SearchStats* stats) const;
   // Level-0 beam search that returns only rows in `allowed`. score_all: every neighbour is
   // scored and guides the walk (many rows match); otherwise only matching rows are scored and
   // the links of non-matching neighbours are followed one more hop to find them.

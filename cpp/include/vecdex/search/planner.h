@@ -11,8 +11,12 @@
 //   recall falls as the matches thin out (ef 64: 0.96 at 10%, 0.91 at 5%, 0.82 at 2%), so below
 //   kTwoHopMinSelectivity only the exact scan is used, and ef grows as sqrt(0.25 / s) (capped at 2x)
 //   for selectivities under 25%;
-// - at selectivity >= kScoreAllMinSelectivity scoring every neighbour (and returning only
-//   matches) is faster than bridging (0.98 recall at 50%, ef 64, 5.5k against 4.8k queries/s).
+// - at selectivity >= kScoreAllMinSelectivity a walk that scores every neighbour (and returns
+//   only matches) replaces bridging: it is more accurate (uncorrelated, ef 64: 0.992 against
+//   0.976 at 30%) though slower at 25-50% (3.7k against 5.2k queries/s at 30%), and bridging
+//   loses recall when the matches lie away from the query (0.87-0.89 at 25-45% selectivity on
+//   clustered data with anti-correlated filters, tests/test_filtered_search.py), which a walk
+//   through all rows does not.
 #pragma once
 
 #include <algorithm>
@@ -39,7 +43,7 @@ struct FilterPlan {
 
 constexpr double kWalkDistancesPerEf = 14.0;
 constexpr double kScanCostPerRow = 0.5;          // relative to a walk's distance evaluation
-constexpr double kScoreAllMinSelectivity = 0.5;  // above: a plain walk that skips non-matches
+constexpr double kScoreAllMinSelectivity = 0.25;  // above: a plain walk that skips non-matches
 constexpr double kTwoHopMinSelectivity = 0.06;
 
 inline FilterPlan plan_filtered_search(const FilterPlanInput& in) {

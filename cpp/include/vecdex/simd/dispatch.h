@@ -27,6 +27,11 @@ struct DistanceKernels {
   // Contiguous rows (row i at base + i*d): the exact-scan path.
   void (*l2sq_block)(const float* q, const float* base, std::size_t n, std::size_t d, float* out);
   void (*dot_block)(const float* q, const float* base, std::size_t n, std::size_t d, float* out);
+  // Four queries against each of n rows: out[4 * i + j] = distance of queries[j] to rows[i]. A
+  // scan shared by several queries then loads each row once for four of them, which makes it
+  // bound by arithmetic rather than by cache bandwidth.
+  void (*l2sq_batch4)(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out);
+  void (*dot_batch4)(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out);
 };
 
 // The best level this CPU and OS support.
