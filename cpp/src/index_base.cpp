@@ -294,7 +294,7 @@ void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>
   for (std::int64_t ci = 0; ci < static_cast<std::int64_t>(chunks.size()); ++ci) {
     err.run([&] {
       const Chunk& c = chunks[std::size_t(ci)];
-      const Bitset& rows = *c.task->rows;
+      const Bitset* rows = c.task->rows;  // nullptr: every row (the unfiltered exact scan)
       std::vector<std::unique_ptr<QueryDistance>> qd;
       std::vector<TopK> tops;
       for (std::size_t j = 0; j < c.count; ++j) {
@@ -327,8 +327,8 @@ void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>
         }
       };
       if (c.task->gather) {
-        const std::uint64_t* words = rows.words();
-        const std::size_t nwords = rows.word_count();
+        const std::uint64_t* words = rows->words();
+        const std::size_t nwords = rows->word_count();
         std::size_t w = 0;
         std::uint64_t bits = nwords ? words[0] : 0;
         while (true) {
@@ -360,14 +360,14 @@ void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>
               batch[i] = static_cast<node_t>(start + i);
               row_ptrs[i] = floats->row(batch[i]);
             }
-            score_by_fours(batch.data(), m, &rows);
+            score_by_fours(batch.data(), m, rows);
             continue;
           }
           for (std::size_t j = 0; j < c.count; ++j) {
             qd[j]->distances_range(static_cast<node_t>(start), m, d.data());
             for (std::size_t i = 0; i < m; ++i) {
               const node_t r = static_cast<node_t>(start + i);
-              if (d[i] < tops[j].worst() && rows.accepts(r)) tops[j].push(d[i], r);
+              if (d[i] < tops[j].worst() && (!rows || rows->accepts(r))) tops[j].push(d[i], r);
             }
           }
         }

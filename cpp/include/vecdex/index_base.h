@@ -127,7 +127,7 @@ class IndexBase {
   // Exact filtered scans for queries that share one filter. gather: only the matching rows are
   // scored (few matches); otherwise every row is scored and checked (many).
   struct ScanTask {
-    const Bitset* rows;
+    const Bitset* rows;  // nullptr (with gather false): every row
     bool gather;
     std::vector<std::uint32_t> queries;
   };

@@ -10,20 +10,17 @@
 namespace vecdex {
 namespace {
 
-// 256 rows of 384 floats are 384 KiB: a tile stays in L2 while a query group is scored on it.
+// The few-queries path splits rows across threads in tiles of about 384 KiB of float32 rows.
 constexpr std::size_t kTileBytes = 384 * 1024;
-constexpr std::size_t kQueryGroup = 16;
 
 std::size_t tile_rows(std::size_t dim) {
   const std::size_t r = kTileBytes / (dim * sizeof(float));
   return std::max<std::size_t>(16, std::min<std::size_t>(r, 4096));
 }
 
-void push_tile(TopK& top, const float* d, node_t first, std::size_t n, const Bitset* filter) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (d[i] < top.worst() && (!filter || filter->accepts(first + static_cast<node_t>(i))))
-      top.push(d[i], first + static_cast<node_t>(i));
-  }
+void push_tile(TopK& top, const float* d, node_t first, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (d[i] < top.worst()) top.push(d[i], first + static_cast<node_t>(i));
 }
 
 }  // namespace
@@ -72,32 +69,10 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
 
   if (nq >= static_cast<std::size_t>(threads) || n < 4 * tile) {
     // Many queries: threads take groups of queries; each group walks the rows tile by tile.
-    const std::int64_t groups = static_cast<std::int64_t>((nq + kQueryGroup - 1) / kQueryGroup);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (std::int64_t g = 0; g < groups; ++g) {
-      err.run([&] {
-        const std::size_t q0 = std::size_t(g) * kQueryGroup, qn = std::min(kQueryGroup, nq - q0);
-        std::vector<std::unique_ptr<QueryDistance>> qd;
-        std::vector<TopK> tops;
-        for (std::size_t j = 0; j < qn; ++j) {
-          qd.push_back(codes_->query_distance(queries + (q0 + j) * dim_));
-          tops.emplace_back(pool);
-        }
-        std::vector<float> d(tile);
-        for (std::size_t start = 0; start < n; start += tile) {
-          const std::size_t m = std::min(tile, n - start);
-          for (std::size_t j = 0; j < qn; ++j) {
-            qd[j]->distances_range(static_cast<node_t>(start), m, d.data());
-            push_tile(tops[j], d.data(), static_cast<node_t>(start), m, nullptr);
-          }
-        }
-        for (std::size_t j = 0; j < qn; ++j) {
-          const float* q = queries + (q0 + j) * dim_;
-          write_ids(finish_candidates(q, tops[j].sorted(), k, qd[j].get()), k, ids + (q0 + j) * k,
-                    distances + (q0 + j) * k);
-        }
-      });
-    }
+    std::vector<ScanTask> all(1, ScanTask{nullptr, false, {}});
+    all[0].queries.resize(nq);
+    for (std::size_t q = 0; q < nq; ++q) all[0].queries[q] = static_cast<std::uint32_t>(q);
+    run_scan_tasks(queries, all, k, pool, threads, ids, distances, nullptr, nullptr);
   } else {
     // Few queries, many cores: split the rows of each query across threads, then merge.
     for (std::size_t q = 0; q < nq; ++q) {
@@ -113,7 +88,7 @@ void FlatIndex::search_prepared(const float* queries, std::size_t nq, std::size_
           for (std::size_t start = lo; start < hi; start += tile) {
             const std::size_t m = std::min(tile, hi - start);
             qd->distances_range(static_cast<node_t>(start), m, d.data());
-            push_tile(top, d.data(), static_cast<node_t>(start), m, nullptr);
+            push_tile(top, d.data(), static_cast<node_t>(start), m);
           }
           partial[t] = top.sorted();
         });
