@@ -963,15 +963,11 @@ def _quant_md(dname, qr, meta):
     return L
 
 
-def write_results_md(results, path=None):
-    """Render `results` (the dict run() returns / the JSON written by --json) as Markdown.
-    Writes it to `path` when given; returns the text. Re-run with:
-        python bench/bench_ann.py --from-json bench/out/results.json --out bench/RESULTS.md"""
-    meta = results["meta"]
+def report_header(meta, title):
+    """The first lines of a results file: title, date, command, machine, versions (shared by the
+    benchmarks in bench/)."""
     mi = meta["machine"]
-    L = []
-    L.append("# vecdex ANN benchmark" + (" (--quick smoke run)" if meta.get("quick") else ""))
-    L.append("")
+    L = ["# " + title + (" (--quick smoke run)" if meta.get("quick") else ""), ""]
     L.append(f"- Date: {meta['date']}")
     L.append(f"- Command: `{meta['command']}`")
     L.append(f"- Machine: {mi.get('cpu_model', '?')}, {mi.get('cpus_usable')} usable cores"
@@ -987,6 +983,16 @@ def write_results_md(results, path=None):
     L.append("- Libraries: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     for k, v in meta.get("unavailable", {}).items():
         L.append(f"- **{k} not benchmarked**: {v}")
+    return L
+
+
+def write_results_md(results, path=None):
+    """Render `results` (the dict run() returns / the JSON written by --json) as Markdown.
+    Writes it to `path` when given; returns the text. Re-run with:
+        python bench/bench_ann.py --from-json bench/out/results.json --out bench/RESULTS.md"""
+    meta = results["meta"]
+    mi = meta["machine"]
+    L = report_header(meta, "vecdex ANN benchmark")
     L.append(f"- Load average at start / end: {meta.get('loadavg_start')} / {meta.get('loadavg_end')}")
     L.append(f"- Search: k={K}, batch search of all queries in one call, best of {meta['reps']} "
              f"interleaved repetitions per ef; threads {', '.join(map(str, meta['threads']))}. "

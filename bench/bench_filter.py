@@ -88,7 +88,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ann import (K, M, EF_CONSTRUCTION, REPO, DEBIAN_DIR, exact_distances, log,  # noqa: E402
-                       machine_info, make_synthetic, n_cpus, _normalise, _pkg_version, _qps)
+                       Dataset, machine_info, make_synthetic, n_cpus, report_header, _normalise, _pkg_version,
+                       _qps)
 
 EF_SWEEP = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 EF_QUICK = [10, 32, 64, 128, 256]
@@ -296,13 +297,11 @@ class Bucket:
         return json.dumps(self.filters[0]) + " (query 0; one dict per query)"
 
 
-class FData:
+class FData(Dataset):
+    """bench_ann's Dataset plus attributes, the peers' columnar index and the buckets."""
+
     def __init__(self, name, base, queries, metric, description):
-        self.name = name
-        self.base = np.ascontiguousarray(base, dtype=np.float32)
-        self.queries = np.ascontiguousarray(queries, dtype=np.float32)
-        self.metric = metric
-        self.description = description
+        super().__init__(name, base, queries, metric, description)
         self.schema = {}
         self.attributes = {}  # vecdex add(attributes=...) columns
         self.cols = None  # Columns for the peers
@@ -316,22 +315,8 @@ class FData:
             self.prep = self.base
             self.sqnorm = np.einsum("nd,nd->n", self.base, self.base)
 
-    @property
-    def n(self):
-        return self.base.shape[0]
-
-    @property
-    def dim(self):
-        return self.base.shape[1]
-
-    @property
-    def nq(self):
-        return self.queries.shape[0]
-
     def info(self):
-        return {"name": self.name, "n": int(self.n), "dim": int(self.dim), "nq": int(self.nq),
-                "metric": self.metric, "description": self.description, "schema": self.schema,
-                "notes": self.notes}
+        return {**super().info(), "schema": self.schema, "notes": self.notes}
 
 
 def _read_parquet(path, columns):
@@ -1045,25 +1030,7 @@ def _synthetic_matrix(recs):
 
 def write_results_md(results, path=None):
     meta = results["meta"]
-    mi = meta["machine"]
-    L = []
-    L.append("# vecdex filtered-search benchmark (issue 4)" + (" (--quick smoke run)" if meta.get("quick") else ""))
-    L.append("")
-    L.append(f"- Date: {meta['date']}")
-    L.append(f"- Command: `{meta['command']}`")
-    L.append(f"- Machine: {mi.get('cpu_model', '?')}, {mi.get('cpus_usable')} usable cores"
-             + (f", L3 {mi['l3']}" if mi.get("l3") else "")
-             + (f", {mi['mem_total_kb'] / 2**20:.1f} GiB RAM" if mi.get("mem_total_kb") else "")
-             + (f", hypervisor {mi['hypervisor']}" if mi.get("hypervisor") else ""))
-    L.append(f"- CPU SIMD flags: {' '.join(mi.get('simd_flags', [])) or '-'}")
-    L.append(f"- OS: {mi.get('platform')}; Python {mi.get('python')}; numpy {mi.get('numpy')}")
-    if "vecdex_simd_level" in mi:
-        L.append(f"- vecdex SIMD level in use: {mi['vecdex_simd_level']} "
-                 f"(available: {', '.join(mi.get('vecdex_available_simd', []))}); "
-                 f"git commit {mi.get('git_commit')}")
-    L.append("- Libraries: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items()))
-    for k, v in meta.get("unavailable", {}).items():
-        L.append(f"- **{k} not benchmarked**: {v}")
+    L = report_header(meta, "vecdex filtered-search benchmark (issue 4)")
     L.append(f"- Load average at start / end: {meta.get('loadavg_start')} / {meta.get('loadavg_end')}; "
              f"wall time {meta.get('wall_s', 0) / 60:.1f} min")
     L.append(f"- Search: k={K}, {meta['threads']} search thread(s) for every method (numpy BLAS threads "
