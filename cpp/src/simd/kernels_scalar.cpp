@@ -1,6 +1,7 @@
 // Reference kernels: plain loops that every SIMD level is tested against.
 #include <cmath>
 
+#include "batch4_from_single.h"
 #include "vecdex/simd/kernel_decls.h"
 
 namespace vecdex {
@@ -46,18 +47,9 @@ void dot_block(const float* q, const float* base, std::size_t n, std::size_t d, 
   for (std::size_t i = 0; i < n; ++i) out[i] = dot(q, base + i * d, d);
 }
 
-void l2sq_batch4(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out) {
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < 4; ++j) out[4 * i + j] = l2sq(queries[j], rows[i], d);
-}
-void dot_batch4(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out) {
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < 4; ++j) out[4 * i + j] = dot(queries[j], rows[i], d);
-}
-
 const DistanceKernels kTable = {SimdLevel::Scalar, l2sq,      dot,       cosine,
                                 l2sq_batch,        dot_batch, l2sq_block, dot_block,
-                                l2sq_batch4, dot_batch4};
+                                batch4_from_single<l2sq>, batch4_from_single<dot>};
 
 }  // namespace
 
