@@ -30,7 +30,7 @@ from vecdex import field
 from conftest import METRICS, dist_tolerance, exact_distances
 from filter_reference import filter_rows, matches
 
-HNSW_PLANS = {"graph", "filtered_graph", "exact_scan", "empty"}
+HNSW_PLANS = {"graph", "filtered_graph", "post_filter", "exact_scan", "empty"}
 FLAT_PLANS = {"exact_scan", "flat_scan", "empty"}
 PLAN_KEYS = {"plan", "matches", "selectivity", "ef", "fallback", "distances", "expansions", "filter_checks"}
 DEFAULT_EF = 64  # documented: ef defaults to max(k, 64)
@@ -292,7 +292,7 @@ def check_plan(plan, kind, n, n_match, k, ef, where):
         assert plan["distances"] == n_match, f"{where}: {plan}"
     if plan["plan"] == "flat_scan":
         assert plan["distances"] == n, f"{where}: {plan}"
-    if plan["plan"] in ("graph", "filtered_graph"):  # the planner may widen the beam, never narrow it
+    if plan["plan"] in ("graph", "filtered_graph", "post_filter"):  # the planner may widen the beam, never narrow it
         assert plan["ef"] >= max(k, ef or DEFAULT_EF), f"{where}: {plan}"
         assert plan["expansions"] >= 1 and plan["distances"] >= 1, f"{where}: {plan}"
         if plan["fallback"]:  # the fall-back scans every matching row
@@ -342,7 +342,11 @@ def case_st(draw, walk=False):
     data_kind = draw(st.sampled_from(["normal", "grid", "dups"]))
     batches = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**32 - 1))
-    return n, dim, metric, names, missing, vocab, k, nq, ef, tree, spelling, data_kind, batches, u_sorted, seed
+    # walk=True also forces each plan, so every walk meets the contract on random data (on these
+    # small sets the planner itself prefers scans to two-hop walks)
+    plan = draw(st.sampled_from(["auto", "filtered_graph", "filtered_graph", "post_filter", "exact_scan"])) if walk \
+        else "auto"
+    return n, dim, metric, names, missing, vocab, k, nq, ef, tree, spelling, data_kind, batches, u_sorted, seed, plan
 
 
 def _vectors(rng, n, nq, dim, metric, data_kind):
@@ -364,7 +368,7 @@ def _vectors(rng, n, nq, dim, metric, data_kind):
 def run_case(case):
     """Build a FlatIndex and an Index on the scenario and check every query against the oracle.
     Returns the plans seen (for the coverage assertions of the walk test)."""
-    n, dim, metric, names, missing, vocab, k, nq, ef, tree, spelling, data_kind, batches, u_sorted, seed = case
+    n, dim, metric, names, missing, vocab, k, nq, ef, tree, spelling, data_kind, batches, u_sorted, seed, plan = case
     rng = np.random.default_rng(seed)
     fields = names + ["u"]
     schema = {f: FIELDS[f] for f in fields}
@@ -408,7 +412,7 @@ def run_case(case):
 
     seen = []
     for kind, index in (("flat", flat), ("hnsw", hnsw)):
-        kw = {"ef": ef} if kind == "hnsw" else {}
+        kw = {"ef": ef, "plan": plan} if kind == "hnsw" else {}
         ids, dists, plans = index.search(queries, k, filter=filt, explain=True, **kw)
         assert ids.shape == (nq, k) and len(plans) == nq
         for qi in range(nq):
@@ -592,8 +596,8 @@ def test_recall_by_selectivity(recall_data, corr):
         seen[s] = set(plans)
         assert r >= 0.95, f"{corr}, selectivity {s}: recall@{K} {r:.4f} (plans {sorted(set(plans))})"
     assert seen[0.001] == {"exact_scan"}, seen
-    assert seen[0.5] & {"graph", "filtered_graph"}, seen
-    assert seen[1.0] & {"graph", "filtered_graph"}, seen
+    assert seen[0.5] & {"graph", "filtered_graph", "post_filter"}, seen
+    assert seen[1.0] & {"graph", "filtered_graph", "post_filter"}, seen
 
 
 @pytest.mark.parametrize("which", ["own", "far"])
@@ -896,3 +900,29 @@ def test_threads_give_the_same_filtered_results(recall_data, kind):
             np.testing.assert_array_equal(one[0], two[0])
             np.testing.assert_array_equal(one[1], two[1])
             assert one[2] == two[2]
+
+
+# --------------------------------------------------------------------------
+# forced plans
+# --------------------------------------------------------------------------
+def test_forced_exact_scan_without_filter_is_exact():
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(800, 12)).astype(np.float32)
+    queries = rng.normal(size=(9, 12)).astype(np.float32)
+    hnsw = vecdex.Index(12, metric="l2", M=4, ef_construction=8)
+    hnsw.add(base)
+    flat = vecdex.FlatIndex(12, metric="l2")
+    flat.add(base)
+    ids, dists, plans = hnsw.search(queries, 7, ef=7, plan="exact_scan", explain=True)
+    want_ids, want_dists = flat.search(queries, 7)
+    np.testing.assert_allclose(dists, want_dists, rtol=1e-5, atol=1e-5)
+    assert (ids == want_ids).mean() > 0.99  # equal up to distance ties
+    assert {p["plan"] for p in plans} == {"exact_scan"} and all(p["distances"] == 800 for p in plans)
+
+
+@pytest.mark.parametrize("bad", ["fast", "", "EXACT_SCAN", 3, None])
+def test_unknown_plan_is_rejected(bad):
+    index = vecdex.Index(3)
+    index.add(np.eye(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="plan"):
+        index.search(np.eye(3, dtype=np.float32), 1, plan=bad)

@@ -53,7 +53,8 @@ void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids
 // query uses filters[0]) or one index into `filters` per query. explain: a third result, one dict
 // per query describing its plan.
 py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads,
-                 std::size_t rerank, bool with_stats, py::object filters, py::object filter_of_query, bool explain) {
+                 std::size_t rerank, bool with_stats, py::object filters, py::object filter_of_query, bool explain,
+                 const std::string& plan) {
   const std::size_t nq = checked_rows(queries, index.dim(), "queries");
   std::vector<FilterNode> nodes;
   std::vector<std::uint32_t> of_query;
@@ -77,6 +78,11 @@ py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t 
   p.ef = ef;
   p.num_threads = num_threads;
   p.rerank = rerank;
+  if (plan == "auto") p.forced_plan = PlanKind::Graph;
+  else if (plan == "exact_scan") p.forced_plan = PlanKind::ExactScan;
+  else if (plan == "filtered_graph") p.forced_plan = PlanKind::FilteredGraph;
+  else if (plan == "post_filter") p.forced_plan = PlanKind::PostFilter;
+  else throw InvalidArgument("unknown plan '" + plan + "': expected 'auto', 'exact_scan', 'filtered_graph' or 'post_filter'");
   SearchStats stats;
   if (with_stats) p.stats = &stats;
   std::vector<QueryPlan> plans;
@@ -229,7 +235,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("attributes") = py::none())
       .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0,
            py::arg("rerank") = 0, py::arg("with_stats") = false, py::arg("filters") = py::none(),
-           py::arg("filter_of_query") = py::none(), py::arg("explain") = false)
+           py::arg("filter_of_query") = py::none(), py::arg("explain") = false, py::arg("plan") = "auto")
       .def_property_readonly("quantization",
                              [](const IndexBase& i) { return std::string(quantization_name(i.quantization())); })
       .def_property_readonly("has_full_vectors", &IndexBase::has_full_vectors)

@@ -10,6 +10,7 @@ from ._validation import as_ids, as_rows, positive_int, thread_count
 from .filters import compile_filters
 
 _METRICS = ("l2", "ip", "cosine")
+_PLANS = ("auto", "exact_scan", "filtered_graph", "post_filter")
 QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4", "pq") + tuple(f"rabitq{b}" for b in range(1, 9))
 
 
@@ -162,14 +163,16 @@ class _BaseIndex:
                     raise TypeError(f"field names must be str, got {type(f).__name__}")
         return self._native.get_attributes(as_ids(arr, arr.shape[0]), fields)
 
-    def _search(self, queries, k, ef, num_threads, rerank, filter=None, explain=False):
+    def _search(self, queries, k, ef, num_threads, rerank, filter=None, explain=False, plan="auto"):
         k = positive_int(k, "k")
         rows, was_1d = as_rows(queries, self.dim, "queries")
         if not isinstance(explain, bool):
             raise TypeError(f"explain must be True or False, got {explain!r}")
         filters, of_query = _compile_search_filter(filter, self.schema, len(rows))
+        if plan not in _PLANS:
+            raise ValueError(f"unknown plan {plan!r}: expected one of {', '.join(map(repr, _PLANS))}")
         out = self._native.search(rows, k, ef, thread_count(num_threads), _check_rerank(rerank),
-                                  filters=filters, filter_of_query=of_query, explain=explain)
+                                  filters=filters, filter_of_query=of_query, explain=explain, plan=plan)
         if was_1d:
             return tuple(x[0] for x in out)
         return out
@@ -309,7 +312,7 @@ class Index(_BaseIndex):
         return self._native.seed
 
     def search(self, queries, k: int = 10, ef: int | None = None, num_threads: int = 0, rerank: int | None = None,
-               filter=None, explain: bool = False):
+               filter=None, explain: bool = False, plan: str = "auto"):
         """Approximate k nearest: ids (nq, k) int64 and distances (nq, k) float32, ascending.
 
         ef is the search beam (default max(k, 64); raised to k when smaller): larger is slower and
@@ -324,11 +327,15 @@ class Index(_BaseIndex):
         few, else a graph walk that scores only matching rows (or, when most rows match, every
         row), with an exact scan as fall-back whenever the walk finds fewer than k while more
         rows match. Only matching rows are ever returned. explain=True adds a third result: one
-        dict per query with the plan ("graph", "filtered_graph", "exact_scan", "empty"), the
+        dict per query with the plan ("graph", "filtered_graph", "post_filter", "exact_scan", "empty"), the
         matches, the selectivity, ef, whether the fall-back ran, and the distances computed.
+
+        plan overrides the planner for every query: "exact_scan" (exact, with or without a
+        filter), "filtered_graph" or "post_filter" (filtered queries only); "auto" (default)
+        lets it choose.
         """
         ef = 0 if ef is None else positive_int(ef, "ef")
-        return self._search(queries, k, ef, num_threads, rerank, filter, explain)
+        return self._search(queries, k, ef, num_threads, rerank, filter, explain, plan)
 
     def __repr__(self) -> str:
         return (

@@ -36,6 +36,9 @@ struct SearchParams {
   // from the FilterSpec; the bitsets live for the call.
   const QueryFilter* filters = nullptr;
   QueryPlan* plans = nullptr;              // nq entries, filled when given (explain)
+  // HNSW: overrides the planner for every query (ExactScan, FilteredGraph or PostFilter; the
+  // last two only for filtered queries); Graph means "let the planner choose".
+  PlanKind forced_plan = PlanKind::Graph;
   // Quantised indexes: rerank * k candidates from the codes are re-scored with the full vectors.
   // 0 means the default: 1 when full vectors are kept (exact distances for what is returned).
   std::size_t rerank = 0;

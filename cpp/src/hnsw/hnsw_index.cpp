@@ -471,16 +471,24 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
     const QueryFilter* f = params.filters ? &params.filters[q] : nullptr;
     choice[q] = f ? plan_filtered_search({rows, f->matches, pool, ef, graph_.max_links(0)})
                   : FilterPlan{PlanKind::Graph, ef, true};
+    if (params.forced_plan == PlanKind::ExactScan && choice[q].kind != PlanKind::Empty) {
+      choice[q] = {PlanKind::ExactScan, 0, false};
+    } else if (f && choice[q].kind != PlanKind::Empty &&
+               (params.forced_plan == PlanKind::FilteredGraph || params.forced_plan == PlanKind::PostFilter)) {
+      const bool all = params.forced_plan == PlanKind::PostFilter;
+      choice[q] = {params.forced_plan, ef, all};
+    }
     if (params.plans) {
       params.plans[q] = QueryPlan();
       params.plans[q].matches = f ? f->matches : rows;
       params.plans[q].kind = choice[q].kind;
     }
     if (choice[q].kind == PlanKind::ExactScan) {
-      auto it = task_of.find(f->rows);
+      const Bitset* key = f ? f->rows : nullptr;  // nullptr: an exact scan of every row
+      auto it = task_of.find(key);
       if (it == task_of.end()) {
-        it = task_of.emplace(f->rows, scans.size()).first;
-        scans.push_back({f->rows, true, {}});
+        it = task_of.emplace(key, scans.size()).first;
+        scans.push_back({key, key != nullptr, {}});
       }
       scans[it->second].queries.push_back(static_cast<std::uint32_t>(q));
     } else if (choice[q].kind != PlanKind::Empty) {

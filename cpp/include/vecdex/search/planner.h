@@ -55,7 +55,7 @@ inline FilterPlan plan_filtered_search(const FilterPlanInput& in) {
     // Every neighbour is scored; a fraction 1 - s of that work finds nothing to return.
     const double walk_cost = kWalkDistancesPerEf * double(in.ef) / s;
     if (scan_cost <= walk_cost) return {PlanKind::ExactScan, 0, false};
-    return {PlanKind::FilteredGraph, in.ef, true};
+    return {PlanKind::PostFilter, in.ef, true};
   }
   if (s < kTwoHopMinSelectivity) return {PlanKind::ExactScan, 0, false};
   const double widen = std::min(2.0, std::max(1.0, std::sqrt(0.25 / s)));

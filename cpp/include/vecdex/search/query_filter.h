@@ -19,6 +19,7 @@ enum class PlanKind : std::uint8_t {
   Empty,          // no row matches: nothing to search
   ExactScan,      // distances to every matching row (few matches: cheaper than any walk)
   FilteredGraph,  // graph walk that scores only matching rows, bridging through the others
+  PostFilter,     // graph walk that scores every row it meets and keeps only the matches (most match)
   FlatScan,       // FlatIndex: a scan of all rows, the filter checked per row
 };
 
@@ -28,6 +29,7 @@ inline const char* plan_name(PlanKind k) {
     case PlanKind::Empty: return "empty";
     case PlanKind::ExactScan: return "exact_scan";
     case PlanKind::FilteredGraph: return "filtered_graph";
+    case PlanKind::PostFilter: return "post_filter";
     case PlanKind::FlatScan: return "flat_scan";
   }
   return "unknown";
