@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ---- build ---------------------------------------------------------------------------
     index = vecdex.Index(dim=dim, metric="cosine", M=16, ef_construction=200, seed=0)
     t0 = time.perf_counter()
-    index.add(X, ids=ids, num_threads=args.threads)
+    index.add(X, ids=ids, num_threads=args.threads, attributes={"section": [str(s) for s in sections]})
     t_index = time.perf_counter() - t0
     flat = vecdex.FlatIndex(dim=dim, metric="cosine")
     t0 = time.perf_counter()
@@ -134,6 +134,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for rank, (j, d) in enumerate(hits, 1):
             left = f"    {rank:>2}. {d:6.4f}  {names[j]:<{name_w}}  "
             print(left + _clip(str(summaries[j]), width - len(left)))
+
+    # ---- filtered search ------------------------------------------------------------------
+    r = rows[0]
+    other = "utils" if str(sections[r]) != "utils" else "net"
+    print(f"\nFiltered search: the packages nearest to {names[r]} within section '{other}' "
+          f"(filter evaluated natively; explain=True shows the plan)")
+    found, dist, plans = index.search(X[r], k=k_show, ef=args.ef, filter=vecdex.field("section") == other,
+                                      explain=True)
+    p = plans
+    print(f"  plan: {p['plan']}, {p['matches']:,} matching rows ({p['selectivity']:.1%}), "
+          f"{p['distances']:,} distances computed")
+    for rank, (j, d) in enumerate(((int(i), float(d)) for i, d in zip(found, dist) if i >= 0), 1):
+        left = f"    {rank:>2}. {d:6.4f}  {names[j]:<{name_w}}  [{sections[j]}]  "
+        print(left + _clip(str(summaries[j]), width - len(left)))
 
     # ---- recall and speed ----------------------------------------------------------------
     k = min(args.recall_k, n)
