@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 import vecdex
 from vecdex import field
+from vecdex._index import _compile_search_filter
 
 from conftest import METRICS, dist_tolerance, exact_distances
 from filter_reference import filter_rows, matches
@@ -926,3 +927,26 @@ def test_unknown_plan_is_rejected(bad):
     index.add(np.eye(3, dtype=np.float32))
     with pytest.raises(ValueError, match="plan"):
         index.search(np.eye(3, dtype=np.float32), 1, plan=bad)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_many_distinct_filters_run_in_stretches(kind):
+    """With a budget of one bitset, a batch of per-query filters runs one stretch per distinct
+    filter; the answers and plans equal the batch run in one stretch."""
+    rng = np.random.default_rng(9)
+    n, nq = 3000, 40
+    base = rng.normal(size=(n, 8)).astype(np.float32)
+    queries = rng.normal(size=(nq, 8)).astype(np.float32)
+    index = vecdex.FlatIndex(8) if kind == "flat" else vecdex.Index(8, M=8, ef_construction=32)
+    index.add(base, attributes={"g": rng.integers(0, 10, n)})
+    filters = [{"g": int(g)} for g in rng.integers(0, 10, nq)]  # repeats and changes
+    distinct, of_query = _compile_search_filter(filters, index.schema, nq)
+    one = index._native.search(queries, 5, 0, 1, 0, filters=distinct, filter_of_query=of_query, explain=True)
+    many = index._native.search(queries, 5, 0, 1, 0, filters=distinct, filter_of_query=of_query, explain=True,
+                                filter_budget=1)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
+    assert one[2] == many[2]
+    g = index.get_attributes(np.arange(n))["g"]
+    for q in range(nq):
+        assert all(g[i] == filters[q]["g"] for i in many[0][q] if i >= 0)

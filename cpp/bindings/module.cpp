@@ -54,7 +54,7 @@ void add(IndexBase& index, const FloatArray& rows, std::optional<LabelArray> ids
 // per query describing its plan.
 py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t k, std::size_t ef, int num_threads,
                  std::size_t rerank, bool with_stats, py::object filters, py::object filter_of_query, bool explain,
-                 const std::string& plan) {
+                 const std::string& plan, std::size_t filter_budget) {
   const std::size_t nq = checked_rows(queries, index.dim(), "queries");
   std::vector<FilterNode> nodes;
   std::vector<std::uint32_t> of_query;
@@ -78,6 +78,7 @@ py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t 
   p.ef = ef;
   p.num_threads = num_threads;
   p.rerank = rerank;
+  if (filter_budget) p.filter_budget_bytes = filter_budget;
   if (plan == "auto") p.forced_plan = PlanKind::Graph;
   else if (plan == "exact_scan") p.forced_plan = PlanKind::ExactScan;
   else if (plan == "filtered_graph") p.forced_plan = PlanKind::FilteredGraph;
@@ -235,7 +236,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("attributes") = py::none())
       .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("num_threads") = 0,
            py::arg("rerank") = 0, py::arg("with_stats") = false, py::arg("filters") = py::none(),
-           py::arg("filter_of_query") = py::none(), py::arg("explain") = false, py::arg("plan") = "auto")
+           py::arg("filter_of_query") = py::none(), py::arg("explain") = false, py::arg("plan") = "auto",
+           py::arg("filter_budget") = 0)
       .def_property_readonly("quantization",
                              [](const IndexBase& i) { return std::string(quantization_name(i.quantization())); })
       .def_property_readonly("has_full_vectors", &IndexBase::has_full_vectors)

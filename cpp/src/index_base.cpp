@@ -243,33 +243,54 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
   std::unique_ptr<float[]> prepared = prepare_rows(queries, nq, "queries");
   std::shared_lock<std::shared_mutex> g(rw_);
   // Trees are checked (unknown fields, wrong types) before any result is written.
-  std::vector<Bitset> sets;
-  std::vector<QueryFilter> per_query;
-  if (filter) {
-    sets.reserve(filter->count);
-    for (std::size_t i = 0; i < filter->count; ++i) sets.push_back(filter_rows(filter->nodes[i]));
-    std::vector<std::size_t> counts(sets.size());
-    for (std::size_t i = 0; i < sets.size(); ++i) counts[i] = sets[i].count();
-    per_query.resize(nq);
-    for (std::size_t q = 0; q < nq; ++q) {
-      const std::size_t f = filter->of_query ? filter->of_query[q] : 0;
-      per_query[q] = {&sets[f], counts[f]};
-    }
-  }
+  if (filter)
+    for (std::size_t i = 0; i < filter->count; ++i) validate_filter(attributes_, filter->nodes[i]);
   for (std::size_t i = 0; i < nq * k; ++i) {
     ids[i] = -1;
     distances[i] = std::numeric_limits<float>::infinity();
   }
+  const std::size_t rows = labels_.size();
   if (params.plans)
     for (std::size_t q = 0; q < nq; ++q) {
       params.plans[q] = QueryPlan();
-      params.plans[q].matches = filter ? per_query[q].matches : labels_.size();
-      params.plans[q].kind = labels_.size() == 0 ? PlanKind::Empty : PlanKind::Graph;
+      params.plans[q].matches = rows;
+      params.plans[q].kind = rows == 0 ? PlanKind::Empty : PlanKind::Graph;
     }
-  if (nq == 0 || labels_.size() == 0) return;
-  SearchParams p = params;
-  p.filters = filter ? per_query.data() : nullptr;
-  search_prepared(prepared.get(), nq, k, p, ids, distances);
+  if (nq == 0 || rows == 0) return;
+  if (!filter) return search_prepared(prepared.get(), nq, k, params, ids, distances);
+
+  // Queries run in consecutive stretches whose distinct filters' bitsets fit the budget, so a
+  // batch with a different filter per query never holds one bitset per query of a large index.
+  const std::size_t set_bytes = (rows + 63) / 64 * 8;
+  const std::size_t max_sets = std::max<std::size_t>(1, params.filter_budget_bytes / set_bytes);
+  std::vector<Bitset> sets;
+  std::vector<std::size_t> counts;
+  std::vector<std::size_t> slot_of(filter->count, SIZE_MAX);
+  std::vector<QueryFilter> per_query(nq);
+  sets.reserve(std::min(max_sets, filter->count));  // never reallocated: per_query points into it
+  std::size_t first = 0;
+  auto flush = [&](std::size_t end) {
+    if (end == first) return;
+    SearchParams p = params;
+    p.filters = per_query.data() + first;
+    p.plans = params.plans ? params.plans + first : nullptr;
+    search_prepared(prepared.get() + first * dim_, end - first, k, p, ids + first * k, distances + first * k);
+    sets.clear();
+    counts.clear();
+    std::fill(slot_of.begin(), slot_of.end(), SIZE_MAX);
+    first = end;
+  };
+  for (std::size_t q = 0; q < nq; ++q) {
+    const std::size_t f = filter->of_query ? filter->of_query[q] : 0;
+    if (slot_of[f] == SIZE_MAX) {
+      if (sets.size() == max_sets) flush(q);
+      slot_of[f] = sets.size();
+      sets.push_back(filter_rows(filter->nodes[f]));
+      counts.push_back(sets.back().count());
+    }
+    per_query[q] = {&sets[slot_of[f]], counts[slot_of[f]]};
+  }
+  flush(nq);
 }
 
 void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>& tasks, std::size_t k,

@@ -39,6 +39,8 @@ struct SearchParams {
   // HNSW: overrides the planner for every query (ExactScan, FilteredGraph or PostFilter; the
   // last two only for filtered queries); Graph means "let the planner choose".
   PlanKind forced_plan = PlanKind::Graph;
+  // Bytes of filter bitsets held at once: a batch with more distinct filters runs in stretches.
+  std::size_t filter_budget_bytes = std::size_t(256) << 20;
   // Quantised indexes: rerank * k candidates from the codes are re-scored with the full vectors.
   // 0 means the default: 1 when full vectors are kept (exact distances for what is returned).
   std::size_t rerank = 0;
