@@ -3,6 +3,7 @@
 #include "vecdex/storage/rabitq_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -42,6 +43,42 @@ std::size_t hadamard_block(std::size_t n) {
 // 14, after PQ = 6), matching Quantization::RaBitQ1..RaBitQ8 once those are in code_store.h. If
 // other values are chosen there, change only this function (and the factory's mapping to bits).
 Quantization quantization_for_bits(int bits) { return static_cast<Quantization>(6 + bits); }
+
+// min and max of v[0, n) (finite floats), on order-preserving integer keys so the loop
+// vectorises (a float max reduction does not without -ffast-math); this is on the query path.
+inline std::int32_t float_key(float x) {
+  std::int32_t u;
+  std::memcpy(&u, &x, 4);
+  return u ^ ((u >> 31) & 0x7FFFFFFF);
+}
+inline float key_float(std::int32_t k) {
+  const std::int32_t u = k ^ ((k >> 31) & 0x7FFFFFFF);
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+inline std::pair<float, float> float_min_max(const float* v, std::size_t n) {
+  std::int32_t lo = float_key(v[0]), hi = lo;
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::int32_t k = float_key(v[j]);
+    lo = k < lo ? k : lo;
+    hi = k > hi ? k : hi;
+  }
+  return {key_float(lo), key_float(hi)};
+}
+// max |v_j| of v[0, n): the bits of |x| order as unsigned integers.
+inline float float_abs_max(const float* v, std::size_t n) {
+  std::uint32_t m = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    std::uint32_t u;
+    std::memcpy(&u, v + j, 4);
+    u &= 0x7FFFFFFFu;
+    m = u > m ? u : m;
+  }
+  float x;
+  std::memcpy(&x, &m, 4);
+  return x;
+}
 
 // A query prepared once: rotated residual, quantised.
 struct Prepared {
@@ -410,17 +447,23 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
     if (bits_ == 1) {
       const std::size_t words = D_ / 64;
       p.planes.assign(4 * words, 0);
-      const auto mm = std::minmax_element(v, v + D_);
-      p.lo = *mm.first;
-      p.delta = (*mm.second - *mm.first) / 15.f;
+      const std::pair<float, float> mm = float_min_max(v, D_);
+      p.lo = mm.first;
+      p.delta = (mm.second - mm.first) / 15.f;
       const float inv = p.delta > 0.f ? 1.f / p.delta : 0.f;
       thread_local std::vector<std::uint8_t> levels;
       levels.resize(D_);
+      // Locals for the bound and the grid: byte stores may alias anything, and would otherwise
+      // make the compiler reload them every step and keep the loop scalar.
+      const std::size_t D = D_;
+      const float lo = p.lo;
+      std::uint8_t* lv = levels.data();
       unsigned sum = 0;
-      for (std::size_t j = 0; j < D_; ++j) {
-        const float t = std::min((v[j] - p.lo) * inv + 0.5f, 15.f);  // >= 0.5 since v[j] >= lo
-        levels[j] = static_cast<std::uint8_t>(t);
-        sum += levels[j];
+      for (std::size_t j = 0; j < D; ++j) {
+        const float t = std::min((v[j] - lo) * inv + 0.5f, 15.f);  // >= 0.5 since v[j] >= lo
+        const unsigned k = static_cast<unsigned>(static_cast<int>(t));
+        lv[j] = static_cast<std::uint8_t>(k);
+        sum += k;
       }
       for (std::size_t w = 0; w < words; ++w)
         for (unsigned b = 0; b < 4; ++b) {
@@ -430,16 +473,18 @@ class RaBitQStoreImpl final : public PreparedQueryStore<RaBitQStoreImpl, RaBitQS
         }
       p.sum_k = static_cast<float>(sum);
     } else {
-      float amax = 0.f;
-      for (std::size_t j = 0; j < D_; ++j) amax = std::max(amax, std::fabs(v[j]));
+      const float amax = float_abs_max(v, D_);
       p.scale = amax > 0.f ? amax / 127.f : 0.f;
       const float inv = amax > 0.f ? 127.f / amax : 0.f;
       p.q8.resize(D_);
+      std::int8_t* q8 = p.q8.data();
+      const std::size_t D = D_;  // a local: the int8 stores may alias members (see above)
       int sum = 0;
-      for (std::size_t j = 0; j < D_; ++j) {
-        const float t = v[j] * inv;  // in [-127, 127]
-        p.q8[j] = static_cast<std::int8_t>(static_cast<int>(t + (t >= 0.f ? 0.5f : -0.5f)));
-        sum += p.q8[j];
+      for (std::size_t j = 0; j < D; ++j) {
+        const float t = v[j] * inv;  // in [-127, 127]; copysign keeps the loop branch-free (ties away from 0)
+        const int k = static_cast<int>(t + std::copysign(0.5f, t));
+        q8[j] = static_cast<std::int8_t>(k);
+        sum += k;
       }
       p.sum_q8 = static_cast<float>(sum);
       p.q_offset = 0.5f * float((1u << bits_) - 1u) * p.sum_q8;
