@@ -332,13 +332,20 @@ void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>
       std::vector<float> d4(floats ? 4 * tile : 0);
       const DistanceKernels& kern = kernels();
       const bool l2 = metric_ == Metric::L2;
+      // Queries [0, quads) go through the four-query kernel (float32 rows); the rest, fewer than
+      // four (or all, for codes), through their own QueryDistance: a quad padded with repeats
+      // would do up to four times the work of a single-query scan.
+      const std::size_t quads = floats ? c.count / 4 * 4 : 0;
+      auto push = [&](TopK& top, const float* dist, const node_t* ids_in_tile, std::size_t m, const Bitset* check) {
+        for (std::size_t i = 0; i < m; ++i)
+          if (dist[i] < top.worst() && (!check || check->accepts(ids_in_tile[i]))) top.push(dist[i], ids_in_tile[i]);
+      };
       auto score_by_fours = [&](const node_t* ids_in_tile, std::size_t m, const Bitset* check) {
-        for (std::size_t j0 = 0; j0 < c.count; j0 += 4) {
+        for (std::size_t j0 = 0; j0 < quads; j0 += 4) {
           const float* qs[4];
-          for (std::size_t t = 0; t < 4; ++t)
-            qs[t] = queries + std::size_t(c.task->queries[c.first + std::min(j0 + t, c.count - 1)]) * dim_;
+          for (std::size_t t = 0; t < 4; ++t) qs[t] = queries + std::size_t(c.task->queries[c.first + j0 + t]) * dim_;
           (l2 ? kern.l2sq_batch4 : kern.dot_batch4)(qs, row_ptrs.data(), m, dim_, d4.data());
-          for (std::size_t t = 0; t < 4 && j0 + t < c.count; ++t) {
+          for (std::size_t t = 0; t < 4; ++t) {
             TopK& top = tops[j0 + t];
             for (std::size_t i = 0; i < m; ++i) {
               const float dist = l2 ? d4[4 * i + t] : 1.0f - d4[4 * i + t];
@@ -361,35 +368,27 @@ void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>
             bits &= bits - 1;
           }
           if (m == 0) break;
-          if (floats) {
+          if (quads) {
             for (std::size_t i = 0; i < m; ++i) row_ptrs[i] = floats->row(batch[i]);
             score_by_fours(batch.data(), m, nullptr);
-          } else {
-            for (std::size_t j = 0; j < c.count; ++j) {
-              qd[j]->distances(batch.data(), m, d.data());
-              for (std::size_t i = 0; i < m; ++i)
-                if (d[i] < tops[j].worst()) tops[j].push(d[i], batch[i]);
-            }
+          }
+          for (std::size_t j = quads; j < c.count; ++j) {
+            qd[j]->distances(batch.data(), m, d.data());
+            push(tops[j], d.data(), batch.data(), m, nullptr);
           }
           scored += m;
         }
       } else {
         for (std::size_t start = 0; start < n; start += tile) {
           const std::size_t m = std::min(tile, n - start);
-          if (floats) {
-            for (std::size_t i = 0; i < m; ++i) {
-              batch[i] = static_cast<node_t>(start + i);
-              row_ptrs[i] = floats->row(batch[i]);
-            }
+          for (std::size_t i = 0; i < m; ++i) batch[i] = static_cast<node_t>(start + i);
+          if (quads) {
+            for (std::size_t i = 0; i < m; ++i) row_ptrs[i] = floats->row(batch[i]);
             score_by_fours(batch.data(), m, rows);
-            continue;
           }
-          for (std::size_t j = 0; j < c.count; ++j) {
+          for (std::size_t j = quads; j < c.count; ++j) {
             qd[j]->distances_range(static_cast<node_t>(start), m, d.data());
-            for (std::size_t i = 0; i < m; ++i) {
-              const node_t r = static_cast<node_t>(start + i);
-              if (d[i] < tops[j].worst() && (!rows || rows->accepts(r))) tops[j].push(d[i], r);
-            }
+            push(tops[j], d.data(), batch.data(), m, rows);
           }
         }
         scored = n;
