@@ -437,11 +437,13 @@ class UsearchLib:
 LIB_CLASSES = {"vecdex": VecdexLib, "hnswlib": HnswlibLib, "faiss": FaissLib, "usearch": UsearchLib}
 
 
-def load_libs(names):
+def load_libs(names, classes=None):
+    """Instances of the named libraries (or methods), and {name: why} for those that fail to load."""
+    classes = LIB_CLASSES if classes is None else classes
     libs, failed = [], {}
     for nm in names:
         try:
-            libs.append(LIB_CLASSES[nm]())
+            libs.append(classes[nm]())
         except Exception as e:  # noqa: BLE001
             failed[nm] = f"{type(e).__name__}: {e}"
             log(f"  {nm}: not available ({failed[nm]})")

@@ -88,8 +88,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ann import (K, M, EF_CONSTRUCTION, REPO, DEBIAN_DIR, exact_distances, log,  # noqa: E402
-                       Dataset, machine_info, make_synthetic, n_cpus, report_header, _normalise, _pkg_version,
-                       _qps)
+                       Dataset, load_libs, machine_info, make_synthetic, n_cpus, report_header, _normalise,
+                       _pkg_version, _qps)
 
 EF_SWEEP = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 EF_QUICK = [10, 32, 64, 128, 256]
@@ -830,14 +830,7 @@ METHOD_CLASSES = {"vecdex": VecdexMethod, "vecdex-flat": VecdexFlatMethod, "hnsw
 
 
 def load_methods(names):
-    methods, failed = [], {}
-    for nm in names:
-        try:
-            methods.append(METHOD_CLASSES[nm]())
-        except Exception as e:  # noqa: BLE001
-            failed[nm] = f"{type(e).__name__}: {e}"
-            log(f"  {nm}: not available ({failed[nm]})")
-    return methods, failed
+    return load_libs(names, METHOD_CLASSES)
 
 
 # --------------------------------------------------------------------------------------------
