@@ -125,7 +125,7 @@ def test_train_before_add_sets_ranges(data):
         a.train(sample)
 
 
-@pytest.mark.parametrize("quant", QUANTS)
+@pytest.mark.parametrize("quant", QUANTS + ("rabitq1", "rabitq3", "rabitq4", "rabitq8"))
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
 @pytest.mark.parametrize("keep", [True, False])
 def test_save_load_round_trip(tmp_path, data, quant, kind, keep):
@@ -146,10 +146,13 @@ def test_save_load_round_trip(tmp_path, data, quant, kind, keep):
         got = loaded.search(queries, k=K)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
-    # A loaded (not mapped) quantised index keeps accepting vectors, encoded with the saved ranges.
+    # A loaded (not mapped) quantised index keeps accepting vectors, encoded with the saved
+    # quantiser state exactly as the original encodes them.
     loaded = vecdex.load(path)
     loaded.add(base[1500:1600])
+    index.add(base[1500:1600])
     assert len(loaded) == 1600
+    np.testing.assert_array_equal(loaded.search(queries, k=K)[1], index.search(queries, k=K)[1])
 
 
 @pytest.mark.parametrize("quant", ["sq8", "sq4", "sq8u"])

@@ -228,31 +228,7 @@ def test_train_sets_centroid(data):
         a.train(base)
 
 
-@pytest.mark.parametrize("quant", ("rabitq1", "rabitq3", "rabitq4", "rabitq8"))
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
-@pytest.mark.parametrize("keep", [True, False])
-def test_save_load_round_trip(tmp_path, data, quant, kind, keep):
-    base, queries = data
-    d = base.shape[1]
-    if kind == "flat":
-        index = vecdex.FlatIndex(dim=d, metric="cosine", quantization=quant, keep_full_vectors=keep)
-    else:
-        index = vecdex.Index(dim=d, metric="cosine", M=8, ef_construction=40, quantization=quant, keep_full_vectors=keep)
-    index.add(base[:1500])
-    want = index.search(queries, k=K)
-    path = tmp_path / "r.vdx"
-    index.save(path)
-    for mmap in (False, True):
-        loaded = vecdex.load(path, mmap=mmap)
-        assert type(loaded) is type(index)
-        assert loaded.quantization == quant and loaded.has_full_vectors == keep
-        got = loaded.search(queries, k=K)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
-    loaded = vecdex.load(path)
-    loaded.add(base[1500:1600])
-    index.add(base[1500:1600])
-    np.testing.assert_array_equal(loaded.search(queries, k=K)[1], index.search(queries, k=K)[1])
+# Save/load round trips of every RaBitQ width: tests/test_quantization.py::test_save_load_round_trip.
 
 
 def test_empty_index_round_trip(tmp_path):
