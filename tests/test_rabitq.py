@@ -334,3 +334,246 @@ def test_version2_files_load(case, mmap):
     i_new, d_new = new.search(queries, 5, **kw)
     np.testing.assert_allclose(d_old, d_new, rtol=1e-4, atol=1e-4)
     assert (i_old == i_new).mean() > 0.95  # equal up to near-ties of the estimates
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+@pytest.mark.parametrize("case", [("flat", "rabitq1", "l2"), ("hnsw", "rabitq4", "cosine"), ("flat", "rabitq8", "ip")])
+def test_version3_files_load(case, mmap):
+    """Files of format version 3 (one centroid, no centroid ids) load and score exactly like an
+    index built now from the same (few) vectors, which also has one centroid."""
+    kind, quant, metric = case
+    base = _v2_module().rabitq_v2_data()
+    path = Path(__file__).parent / "data" / f"rabitq_v3_{kind}_{quant}_{metric}.vdx"
+    assert _rabitq_params(path.read_bytes())[0] == 3
+    old = vecdex.load(str(path), mmap=mmap)
+    cls = vecdex.FlatIndex if kind == "flat" else vecdex.Index
+    new = cls(dim=base.shape[1], metric=metric, quantization=quant, keep_full_vectors=(quant != "rabitq1"))
+    new.add(base, np.arange(100, 100 + len(base)))
+    np.testing.assert_array_equal(old.ids(), new.ids())
+    np.testing.assert_array_equal(old.get_vectors(new.ids()), new.get_vectors(new.ids()))
+    queries = base[::7] + 0.05
+    kw = {} if kind == "flat" else {"ef": len(base)}
+    i_old, d_old = old.search(queries, 5, **kw)
+    i_new, d_new = new.search(queries, 5, **kw)
+    np.testing.assert_array_equal(i_old, i_new)
+    np.testing.assert_array_equal(d_old, d_new)
+
+
+# ---------------------------------------------------------------- several centroids (IVF-RaBitQ)
+# Rows are coded against the nearest of C k-means centroids learnt on the first add (or train()):
+# rabitq_centroids=C, or by default for 1-bit codes C = clamp(n / 2048, 1, 16) (C = 1 below 4096
+# rows, the data mean as before) and for more bits C = 1.
+
+def _ivf_clustered(n, dim=64, n_clusters=8, latent=12, scale=3.0, noise=0.05, seed=5, n_queries=0):
+    """Well separated clusters (centres ~ N(0, scale^2)), each spread over a random 12-d subspace
+    plus small isotropic noise: a global centroid leaves residuals dominated by the cluster
+    offsets, so one-bit codes against it rank neighbours poorly."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim)) * scale
+    maps = rng.normal(size=(n_clusters, latent, dim)) / np.sqrt(latent)
+
+    def draw(m):
+        lab = rng.integers(0, n_clusters, size=m)
+        z = rng.normal(size=(m, latent))
+        x = centres[lab] + np.einsum("ml,mld->md", z, maps[lab]) + noise * rng.normal(size=(m, dim))
+        return x.astype(np.float32)
+
+    base = draw(n)
+    return (base, draw(n_queries)) if n_queries else base
+
+
+@pytest.fixture(scope="module")
+def ivf_data():
+    return _ivf_clustered(20000, n_queries=200)
+
+
+def _file_sections(blob):
+    import struct
+
+    count, = struct.unpack_from("<I", blob, 40)
+    table, = struct.unpack_from("<Q", blob, 48)
+    out = {}
+    for i in range(count):
+        sid, _crc, off, length = struct.unpack_from("<4sIQQ", blob, table + 32 * i)
+        out[sid] = blob[off:off + length]
+    return out
+
+
+def _rabitq_params(blob):
+    return np.frombuffer(_file_sections(blob)[b"QRBP"], np.uint32)
+
+
+def _rabitq_centroids(index, tmp_path, dim):
+    """(params, centroids (C, dim), centroid id per row) read back from a saved file."""
+    path = tmp_path / "c.vdx"
+    index.save(path)
+    secs = _file_sections(path.read_bytes())
+    params = np.frombuffer(secs[b"QRBP"], np.uint32)
+    cents = np.frombuffer(secs[b"QRBM"], np.float32).reshape(-1, dim)
+    ids = np.frombuffer(secs[b"QRBI"], np.uint8) if b"QRBI" in secs else np.zeros(len(index), np.uint8)
+    return params, cents, ids
+
+
+def _make(kind, metric, quant, keep=True, **kw):
+    if kind == "flat":
+        return vecdex.FlatIndex(dim=64, metric=metric, quantization=quant, keep_full_vectors=keep, **kw)
+    return vecdex.Index(dim=64, metric=metric, M=16, ef_construction=100, seed=1, quantization=quant,
+                        keep_full_vectors=keep, **kw)
+
+
+@pytest.mark.parametrize("kind,metric", [("flat", "l2"), ("hnsw", "l2"), ("flat", "cosine"), ("hnsw", "ip")])
+def test_ivf_rerank_recall(tmp_path, ivf_data, kind, metric):
+    """rabitq1 with rerank=10 reaches recall@10 0.95 on clustered data with its 9 centroids; the
+    same index forced to one centroid (trained on 2000 rows) stays far below."""
+    base, queries = ivf_data
+    kw = {"ef": 200} if kind == "hnsw" else {}
+    got = {}
+    for train in (None, 2000):
+        index = _make(kind, metric, "rabitq1")
+        if train:
+            index.train(base[:train])
+        index.add(base)
+        params, cents, ids = _rabitq_centroids(index, tmp_path, 64)
+        assert params[0] == 4 and params[7] == (9 if train is None else 1) == len(cents)
+        got[train] = recall(index.search(queries, k=K, rerank=10, **kw)[0], base, queries, K, metric)
+    assert got[None] >= 0.95, got
+    assert got[2000] <= got[None] - 0.1, got
+
+
+def test_centroid_count(tmp_path):
+    """1-bit codes by default: C = clamp(n / 2048, 1, 16) for n training rows, each row against its
+    nearest centroid; one centroid (the data mean, as up to format version 3) below 4096 rows, and
+    also when k-means leaves more than 80% of the squared residual (weakly clustered data)."""
+    base = _ivf_clustered(4096 + 10, n_clusters=2)
+    for n, want in ((1, 1), (4095, 1), (4096, 2), (4106, 2)):
+        index = vecdex.FlatIndex(dim=64, metric="l2", quantization="rabitq1", keep_full_vectors=False)
+        index.add(base[:n])
+        params, cents, ids = _rabitq_centroids(index, tmp_path, 64)
+        assert params[7] == want and cents.shape == (want, 64)
+        if want == 1:
+            np.testing.assert_allclose(cents[0], base[:n].astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-5)
+        else:  # each row against its nearest centroid, every centroid used
+            d2 = ((base[:n, None, :].astype(np.float64) - cents[None].astype(np.float64)) ** 2).sum(axis=2)
+            assert (ids == d2.argmin(axis=1)).mean() > 0.999
+            assert len(np.unique(ids)) == want
+    many = _ivf_clustered(40000, dim=16, n_clusters=32, latent=4)
+    index = vecdex.FlatIndex(dim=16, metric="l2", quantization="rabitq1", keep_full_vectors=False)
+    index.add(many)
+    assert _rabitq_centroids(index, tmp_path, 16)[0][7] == 16
+    gauss = np.random.default_rng(3).normal(size=(8192, 64)).astype(np.float32)
+    index = vecdex.FlatIndex(dim=64, metric="l2", quantization="rabitq1", keep_full_vectors=False)
+    index.add(gauss)
+    params, cents, _ = _rabitq_centroids(index, tmp_path, 64)
+    assert params[7] == 1
+    np.testing.assert_allclose(cents[0], gauss.astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("quant", ("rabitq2", "rabitq4", "rabitq8"))
+def test_centroid_count_asked(tmp_path, quant):
+    """Multi-bit codes keep one centroid by default; rabitq_centroids=C learns C (at most n) for
+    any width, kept without the residual test, and each row is coded against its nearest."""
+    base = _ivf_clustered(6000, n_clusters=8)
+    index = vecdex.FlatIndex(dim=64, metric="l2", quantization=quant)
+    index.add(base)
+    assert _rabitq_centroids(index, tmp_path, 64)[0][7] == 1
+    gauss = np.random.default_rng(4).normal(size=(3000, 64)).astype(np.float32)
+    for data, asked, want in ((base, 8, 8), (gauss, 3, 3), (gauss[:5], 9, 5), (base, 1, 1)):
+        index = vecdex.FlatIndex(dim=64, metric="l2", quantization=quant, rabitq_centroids=asked)
+        index.add(data)
+        params, cents, ids = _rabitq_centroids(index, tmp_path, 64)
+        assert params[7] == want and cents.shape == (want, 64)
+        if want > 1:
+            d2 = ((data[:, None, :].astype(np.float64) - cents[None].astype(np.float64)) ** 2).sum(axis=2)
+            assert (ids == d2.argmin(axis=1)).mean() > 0.999
+        # exact search after re-ranking is unchanged by the centroids
+        i_got = index.search(data[:20], k=5, rerank=len(data))[0]
+        i_want = np.argsort(((data[:20, None] - data[None]) ** 2).sum(axis=2), axis=1, kind="stable")[:, :5]
+        assert (i_got == i_want).mean() > 0.99
+
+
+@pytest.mark.parametrize("bad", [0, -1, 65, 2.5, True, "4"])
+def test_rabitq_centroids_invalid(bad):
+    with pytest.raises((ValueError, TypeError), match="rabitq_centroids"):
+        vecdex.Index(dim=8, quantization="rabitq1", rabitq_centroids=bad)
+    with pytest.raises((ValueError, TypeError), match="rabitq_centroids"):
+        vecdex.FlatIndex(dim=8, quantization="rabitq4", rabitq_centroids=bad)
+
+
+@pytest.mark.parametrize("quant", [None, "sq8", "pq"])
+def test_rabitq_centroids_only_for_rabitq(quant):
+    with pytest.raises(ValueError, match="rabitq_centroids"):
+        vecdex.Index(dim=8, quantization=quant, rabitq_centroids=4)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_ivf_estimator_within_bound(tmp_path, metric):
+    """The one-bit estimates with several centroids stay within the bound computed against each
+    row's own centroid (as in test_one_bit_estimator_within_bound), and are closer to the exact
+    distances of the near rows than with a single centroid."""
+    base, queries = _ivf_clustered(16384, seed=9, n_queries=40)
+    dim = base.shape[1]
+    errs = {}
+    for train in (None, 1000):
+        index = vecdex.FlatIndex(dim=dim, metric=metric, quantization="rabitq1", keep_full_vectors=False)
+        if train:
+            index.train(base[:train])
+        index.add(base)
+        ids, est = index.search(queries, k=len(base))
+        x, q = _stored(base, metric), _stored(queries, metric)
+        exact = np.take_along_axis(exact_distances(x, q, metric), ids, axis=1)
+        err = np.abs(est.astype(np.float64) - exact)
+        # the mean error on each query's 50 nearest rows (the ones a search must rank)
+        near = np.argsort(exact, axis=1, kind="stable")[:, :50]
+        errs[train] = np.mean(np.take_along_axis(err, near, axis=1))
+        if train:
+            continue
+        params, cents, cid = _rabitq_centroids(index, tmp_path, dim)
+        assert params[7] == 8
+        c = cents.astype(np.float64)[cid]  # each row's centroid
+        D = _padded(dim)
+        norm = np.linalg.norm(x - c, axis=1)
+        r = _rotate(x - c, dim) / norm[:, None]
+        o = np.abs(r).sum(axis=1) / np.sqrt(D)
+        unit = np.empty((len(q), len(x)))
+        mult = 2.0 if metric == "l2" else 1.0
+        for j in range(len(cents)):
+            rows = cid == j
+            qr = _rotate(q - cents[j].astype(np.float64), dim)
+            qn = np.linalg.norm(q - cents[j].astype(np.float64), axis=1)
+            step = (qr.max(axis=1) - qr.min(axis=1)) / 15
+            var = qn[:, None] ** 2 * (1 - o[None, rows] ** 2) / (D - 1) + step[:, None] ** 2 / 12
+            unit[:, rows] = mult * norm[None, rows] / o[None, rows] * np.sqrt(var)
+        unit = np.take_along_axis(unit, ids, axis=1)
+        slack = 1e-4 * (1 + np.abs(exact))
+        assert np.mean(err <= 2.6 * unit + slack) >= 0.99
+        assert np.mean(err <= 1.9 * unit + slack) >= 0.92
+    assert errs[None] < 0.6 * errs[1000], errs
+
+
+@pytest.mark.parametrize("quant", ("rabitq1", "rabitq4", "rabitq8"))
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_ivf_save_load_round_trip(tmp_path, quant, kind):
+    """With several centroids: save / load / mmap give the same search results and decodings,
+    and adding after a load codes new rows against the loaded centroids."""
+    base, queries = _ivf_clustered(8192 + 200, seed=13, n_queries=50)
+    index = _make(kind, "cosine", quant, keep=False, rabitq_centroids=4)
+    index.add(base[:8192])
+    want = index.search(queries, k=K)
+    dec = index.get_vectors(index.ids()[:500])
+    path = tmp_path / "r.vdx"
+    index.save(path)
+    params = _rabitq_params(path.read_bytes())
+    assert params[0] == 4 and params[7] == 4
+    for mmap in (False, True):
+        loaded = vecdex.load(path, mmap=mmap)
+        got = loaded.search(queries, k=K)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(loaded.get_vectors(index.ids()[:500]), dec)
+    # decodings are near the rows (rows against their own centroids)
+    err = np.linalg.norm(dec - _stored(base[:500], "cosine"), axis=1).mean()
+    assert err < {"rabitq1": 0.5, "rabitq4": 0.1, "rabitq8": 0.01}[quant], err
+    loaded = vecdex.load(path)
+    loaded.add(base[8192:])
+    index.add(base[8192:])
+    np.testing.assert_array_equal(loaded.search(queries, k=K)[1], index.search(queries, k=K)[1])

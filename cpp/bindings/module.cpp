@@ -270,20 +270,21 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<FlatIndex, IndexBase>(m, "FlatIndex")
       .def(py::init([](std::size_t dim, const std::string& metric, const std::string& quantization,
-                       bool keep_full_vectors, std::size_t pq_subquantizers, int pq_bits) {
+                       bool keep_full_vectors, std::size_t pq_subquantizers, int pq_bits, std::size_t rabitq_centroids) {
              QuantizerParams qp;
              qp.pq_subquantizers = pq_subquantizers;
              qp.pq_bits = pq_bits;
+             qp.rabitq_centroids = rabitq_centroids;
              return std::make_unique<FlatIndex>(dim, metric_from_name(metric), quantization_from_name(quantization),
                                                 keep_full_vectors, qp);
            }),
            py::arg("dim"), py::arg("metric"), py::arg("quantization") = "none", py::arg("keep_full_vectors") = true,
-           py::arg("pq_subquantizers") = 0, py::arg("pq_bits") = 4);
+           py::arg("pq_subquantizers") = 0, py::arg("pq_bits") = 4, py::arg("rabitq_centroids") = 0);
 
   py::class_<HnswIndex, IndexBase>(m, "HnswIndex")
       .def(py::init([](std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
                        std::uint64_t seed, const std::string& quantization, bool keep_full_vectors,
-                       std::size_t pq_subquantizers, int pq_bits) {
+                       std::size_t pq_subquantizers, int pq_bits, std::size_t rabitq_centroids) {
              HnswParams p;
              p.M = M;
              p.ef_construction = ef_construction;
@@ -291,12 +292,13 @@ PYBIND11_MODULE(_core, m) {
              QuantizerParams qp;
              qp.pq_subquantizers = pq_subquantizers;
              qp.pq_bits = pq_bits;
+             qp.rabitq_centroids = rabitq_centroids;
              return std::make_unique<HnswIndex>(dim, metric_from_name(metric), p, quantization_from_name(quantization),
                                                 keep_full_vectors, qp);
            }),
            py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"),
            py::arg("quantization") = "none", py::arg("keep_full_vectors") = true, py::arg("pq_subquantizers") = 0,
-           py::arg("pq_bits") = 4)
+           py::arg("pq_bits") = 4, py::arg("rabitq_centroids") = 0)
       .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
       .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
       .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; });

@@ -11,6 +11,7 @@ from .filters import compile_filters
 
 _METRICS = ("l2", "ip", "cosine")
 _PLANS = ("auto", "exact_scan", "filtered_graph", "post_filter")
+MAX_RABITQ_CENTROIDS = 64  # the core's kMaxRaBitQCentroids
 QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4", "pq") + tuple(f"rabitq{b}" for b in range(1, 9))
 
 
@@ -36,6 +37,18 @@ def _pq_settings(quantization, pq_subquantizers, pq_bits) -> tuple[int, int]:
     if isinstance(pq_bits, bool) or pq_bits not in (4, 8):
         raise ValueError(f"pq_bits must be 4 or 8, got {pq_bits!r}")
     return m, int(pq_bits)
+
+
+def _rabitq_centroids(quantization, rabitq_centroids) -> int:
+    """Centroids for RaBitQ codes; 0 lets the core choose (k-means for 1-bit codes on clustered data)."""
+    if rabitq_centroids is None:
+        return 0
+    if not quantization.startswith("rabitq"):
+        raise ValueError("rabitq_centroids applies only to quantization='rabitq1' ... 'rabitq8'")
+    c = positive_int(rabitq_centroids, "rabitq_centroids")
+    if c > MAX_RABITQ_CENTROIDS:
+        raise ValueError(f"rabitq_centroids must be at most {MAX_RABITQ_CENTROIDS}, got {c}")
+    return c
 
 
 def _check_rerank(rerank) -> int:
@@ -230,11 +243,13 @@ class FlatIndex(_BaseIndex):
         pq_subquantizers: int | None = None,
         pq_bits: int = 4,
         schema: dict | None = None,
+        rabitq_centroids: int | None = None,
     ):
         quantization = _check_quantization(quantization)
         m, bits = _pq_settings(quantization, pq_subquantizers, pq_bits)
         self._native = _core.FlatIndex(
-            positive_int(dim, "dim"), _check_metric(metric), quantization, bool(keep_full_vectors), m, bits
+            positive_int(dim, "dim"), _check_metric(metric), quantization, bool(keep_full_vectors), m, bits,
+            _rabitq_centroids(quantization, rabitq_centroids),
         )
         _declare_schema(self._native, schema)
 
@@ -277,6 +292,7 @@ class Index(_BaseIndex):
         pq_subquantizers: int | None = None,
         pq_bits: int = 4,
         schema: dict | None = None,
+        rabitq_centroids: int | None = None,
     ):
         M = positive_int(M, "M")
         if M < 2:
@@ -296,6 +312,7 @@ class Index(_BaseIndex):
             bool(keep_full_vectors),
             pq_m,
             pq_b,
+            _rabitq_centroids(quantization, rabitq_centroids),
         )
         _declare_schema(self._native, schema)
 

@@ -398,7 +398,7 @@ std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metr
     case Quantization::RaBitQ6:
     case Quantization::RaBitQ7:
     case Quantization::RaBitQ8:
-      return make_rabitq_store(dim, metric, static_cast<int>(q) - 6);
+      return make_rabitq_store(dim, metric, static_cast<int>(q) - 6, params.rabitq_centroids);
   }
   throw InvalidArgument("unknown quantization");
 }

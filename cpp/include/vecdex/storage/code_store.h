@@ -69,6 +69,7 @@ class CodeStore : public VectorStore {
 struct QuantizerParams {
   std::size_t pq_subquantizers = 0;  // 0: the default for the dimension and bits
   int pq_bits = 4;                   // 4 (fast-scan) or 8
+  std::size_t rabitq_centroids = 0;  // 0: the store's choice (see rabitq_store.h)
 };
 
 std::unique_ptr<CodeStore> make_code_store(Quantization q, std::size_t dim, Metric metric,

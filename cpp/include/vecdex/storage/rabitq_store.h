@@ -1,7 +1,17 @@
 // RaBitQ codes (Gao & Long, SIGMOD 2024) and extended multi-bit RaBitQ (SIGMOD 2025) as a
 // CodeStore.
 //
-// Training learns the centroid c (mean of the sample) and a random orthogonal rotation P on the
+// Training learns C centroids (IVF-RaBitQ): the count asked for (1 to kMaxRaBitQCentroids), or by
+// default C = clamp(n / 2048, 1, 16) for n training rows with 1-bit codes and C = 1 with more
+// bits. C = 1 is the mean of the rows; otherwise k-means (k-means++ seeding from
+// std::mt19937_64 with kRaBitQSeed, then up to 10 Lloyd iterations) on at most 20,000 rows
+// (evenly strided). A default C > 1 is kept only if it leaves at most 80% of the sample's squared
+// residual to its mean (else C = 1: weakly clustered data such as real sentence embeddings gain
+// too little to pay for it). Each row
+// is coded against its nearest centroid c (l2), whose id (u8) is kept per row when C > 1; below,
+// c always means the row's own centroid. Clustered data gain the most: the estimator's error
+// scales with |x - c| |q - c|, which a global centroid leaves dominated by the cluster offsets.
+// Training also fixes a random orthogonal rotation P (one for all centroids) on the
 // dimension zero-padded to D = a multiple of 64 (at least 64): three rounds of (random +-1
 // diagonal, then normalised Walsh-Hadamard transforms of the first and of the last H coordinates,
 // H the largest power of two <= D; the blocks overlap and cover all D, and are one transform when
@@ -20,13 +30,19 @@
 // Code layout per row: B = 1, D/8 bytes, bit i of byte j is dimension 8j + i (so little-endian
 // 64-bit words hold dimensions 64w..64w+63 from bit 0 up); B = 2..4, D/2 bytes, dimension 2j in
 // the low nibble of byte j and 2j+1 in the high one (the SQ4 layout); B = 5..8, D bytes.
-// bytes_per_row() = those bytes + 8 (A, B), + 4 for ip/cosine, + 4 for B >= 2. Encoding costs 3 FWHTs per row for B = 1, plus
+// bytes_per_row() = those bytes + 8 (A, B), + 4 for ip/cosine, + 4 for B >= 2, + 1 (centroid id) for C > 1. Encoding costs 3 FWHTs per row for B = 1, plus
 // the rescale sweep for B >= 2 (O(D log D) heap operations, ~10 us at D = 256, B = 4; ~100 us at B = 8).
 // decode(i) = c + |x - c| P^T(y <y, r> / |y|^2) (the projection of r on the code direction), cut
 // to dim; pair_distances(a, .) measures row a's decoding as a prepared query, built in the
-// rotated space straight from the code (no transform: <c, c + P^T v> = |c|^2 + <P c, v>).
+// rotated space straight from the code (no transform: <c, c + P^T v> = |c|^2 + <P c, v>), for
+// rows b of a's centroid c_a; for a row b of another centroid c_b, <y_b, v + P(c_a - c_b)> adds
+// to that the dot of y_b with P(c_a - c_b), quantised like a query once per centroid pair at
+// train / load, and the query term |x_hat - c_b|^2 (or <c_b, x_hat>) is computed once per
+// distinct c_b in the call.
 //
-// Estimator for a query q (prepared once: q' = P(q - c), then quantised):
+// Estimator for a query q (prepared once per centroid c_j: q' = P q - P c_j, P c_j computed at
+// train / load, then quantised; with C > 1 each centroid's variant is prepared on the first row
+// of that centroid scored, and row i uses the variant of its own centroid):
 //   <r, q'> ~ <o_bar, q'> / <o_bar, r> = <y, q'> / <y, r>
 //   l2:        |x - q|^2 ~ |x - c|^2 + |q - c|^2 - 2 |x - c| est
 //   ip/cosine: <x, q> = |x - c| est + <x - c, c> + <c, q>,  distance 1 - <x, q>
@@ -43,6 +59,7 @@
 // error of the query's quantisation (rounding errors uniform in +-step/2 per rotated coordinate,
 // step = the query grid's step), combined as independent Gaussian terms:
 //   bound = eps0 * m * |x - c| / <o_bar, r> * sqrt(|q - c|^2 (1 - <o_bar, r>^2) / (D - 1) + step^2 / 12)
+// (c the row's centroid, step that of the query's variant for it)
 // with m = 2 for l2 (the estimate enters as -2 |x - c| est) and 1 for ip / cosine. The error is
 // close to Gaussian with eps0 = 1 standing for one standard deviation: measured on clustered and
 // Gaussian data (D = 64..256, every bit width), |error| <= bound for ~94.5% of pairs at the
@@ -60,17 +77,19 @@ namespace vecdex {
 
 namespace section {
 constexpr std::uint32_t kRaBitQParams = fourcc('Q', 'R', 'B', 'P');   // u32[8]: version, dim, D, bits, rounds, seed lo, seed hi, 0
-constexpr std::uint32_t kRaBitQCentroid = fourcc('Q', 'R', 'B', 'M'); // f32 centroid (dim)
+constexpr std::uint32_t kRaBitQCentroid = fourcc('Q', 'R', 'B', 'M'); // f32 centroids (count x dim; one up to v3)
 constexpr std::uint32_t kRaBitQSigns = fourcc('Q', 'R', 'B', 'S');    // i8 +-1, rounds * D (round-major)
 constexpr std::uint32_t kRaBitQCodes = fourcc('Q', 'R', 'B', 'C');    // u8 codes, D*B/8 bytes per row
 constexpr std::uint32_t kRaBitQScoring = fourcc('Q', 'R', 'B', 'H');  // v3: f32 A, B per row
 // v3: per row f32 |x-c| (ip/cosine), then f32 <o_bar,r> (bits >= 2); absent when neither applies
 constexpr std::uint32_t kRaBitQAux = fourcc('Q', 'R', 'B', 'A');
+constexpr std::uint32_t kRaBitQCentroidIds = fourcc('Q', 'R', 'B', 'I');  // v4, > 1 centroid: u8 centroid id per row
 constexpr std::uint32_t kRaBitQFactors = fourcc('Q', 'R', 'B', 'F');  // v2 only: f32 |x-c|, <y,r>, <x-c,c>, <o_bar,r>
 }  // namespace section
 
 constexpr std::uint64_t kRaBitQSeed = 0x5241426974510001ull;  // "RABitQ" + 1
 constexpr int kRaBitQRounds = 3;
+constexpr std::size_t kMaxRaBitQCentroids = 64;  // centroid ids are u8; each costs a query quantisation
 constexpr double kRaBitQEps0 = 1.9;  // the paper's choice: ~94.5% coverage (see above)
 
 class RaBitQStore : public CodeStore {
@@ -86,6 +105,7 @@ class RaBitQStore : public CodeStore {
 
 // bits: 1 (RaBitQ) to 8 (extended RaBitQ). Returns a RaBitQStore, whose quantization() is
 // Quantization(6 + bits) (rabitq1 = 7 ... rabitq8 = 14; see quantization_for_bits in the .cpp).
-std::unique_ptr<CodeStore> make_rabitq_store(std::size_t dim, Metric metric, int bits);
+// centroids: how many to learn at train(); 0 lets the store choose (see above).
+std::unique_ptr<CodeStore> make_rabitq_store(std::size_t dim, Metric metric, int bits, std::size_t centroids = 0);
 
 }  // namespace vecdex
