@@ -83,7 +83,9 @@ py::tuple search(const IndexBase& index, const FloatArray& queries, std::size_t 
   else if (plan == "exact_scan") p.forced_plan = PlanKind::ExactScan;
   else if (plan == "filtered_graph") p.forced_plan = PlanKind::FilteredGraph;
   else if (plan == "post_filter") p.forced_plan = PlanKind::PostFilter;
-  else throw InvalidArgument("unknown plan '" + plan + "': expected 'auto', 'exact_scan', 'filtered_graph' or 'post_filter'");
+  else if (plan == "range_graph") p.forced_plan = PlanKind::RangeGraph;
+  else throw InvalidArgument("unknown plan '" + plan +
+                             "': expected 'auto', 'exact_scan', 'filtered_graph', 'post_filter' or 'range_graph'");
   SearchStats stats;
   if (with_stats) p.stats = &stats;
   std::vector<QueryPlan> plans;
@@ -301,7 +303,11 @@ PYBIND11_MODULE(_core, m) {
            py::arg("pq_bits") = 4, py::arg("rabitq_centroids") = 0)
       .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
       .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
-      .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; });
+      .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; })
+      .def("build_range_index", &HnswIndex::build_range_index, py::arg("field"), py::arg("num_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("optimize", &HnswIndex::optimize, py::arg("num_threads") = 0, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("range_index_fields", &HnswIndex::range_index_fields);
 
   m.def(
       "load",

@@ -138,6 +138,7 @@ void IndexBase::update_attributes(const label_t* ids, std::size_t n, const Attri
   }
   attributes_.check(batch, n);
   attributes_.assign(rows.data(), n, batch);
+  attributes_updated(rows.data(), n, batch);
 }
 
 AttributeBatch IndexBase::get_attributes(const label_t* ids, std::size_t n,
@@ -264,7 +265,7 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
   const std::size_t set_bytes = (rows + 63) / 64 * 8;
   const std::size_t max_sets = std::max<std::size_t>(1, params.filter_budget_bytes / set_bytes);
   std::vector<Bitset> sets;
-  std::vector<std::size_t> counts;
+  std::vector<QueryFilter> described;  // per set: its count and what describe_filter adds
   std::vector<std::size_t> slot_of(filter->count, SIZE_MAX);
   std::vector<QueryFilter> per_query(nq);
   sets.reserve(std::min(max_sets, filter->count));  // never reallocated: per_query points into it
@@ -276,7 +277,7 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
     p.plans = params.plans ? params.plans + first : nullptr;
     search_prepared(prepared.get() + first * dim_, end - first, k, p, ids + first * k, distances + first * k);
     sets.clear();
-    counts.clear();
+    described.clear();
     std::fill(slot_of.begin(), slot_of.end(), SIZE_MAX);
     first = end;
   };
@@ -286,9 +287,13 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
       if (sets.size() == max_sets) flush(q);
       slot_of[f] = sets.size();
       sets.push_back(filter_rows(filter->nodes[f]));
-      counts.push_back(sets.back().count());
+      QueryFilter d;
+      d.rows = &sets.back();
+      d.matches = sets.back().count();
+      describe_filter(filter->nodes[f], d);
+      described.push_back(d);
     }
-    per_query[q] = {&sets[slot_of[f]], counts[slot_of[f]]};
+    per_query[q] = described[slot_of[f]];
   }
   flush(nq);
 }

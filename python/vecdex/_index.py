@@ -10,7 +10,7 @@ from ._validation import as_ids, as_rows, positive_int, thread_count
 from .filters import compile_filters
 
 _METRICS = ("l2", "ip", "cosine")
-_PLANS = ("auto", "exact_scan", "filtered_graph", "post_filter")
+_PLANS = ("auto", "exact_scan", "filtered_graph", "post_filter", "range_graph")
 MAX_RABITQ_CENTROIDS = 64  # the core's kMaxRaBitQCentroids
 QUANTIZATIONS = ("none", "fp16", "bf16", "sq8", "sq8u", "sq4", "pq") + tuple(f"rabitq{b}" for b in range(1, 9))
 
@@ -343,16 +343,41 @@ class Index(_BaseIndex):
         postings, and a planner picks per query: an exact scan of the matching rows when they are
         few, else a graph walk that scores only matching rows (or, when most rows match, every
         row), with an exact scan as fall-back whenever the walk finds fewer than k while more
-        rows match. Only matching rows are ever returned. explain=True adds a third result: one
-        dict per query with the plan ("graph", "filtered_graph", "post_filter", "exact_scan", "empty"), the
+        rows match. A range predicate on a field with a range index (`build_range_index`) that
+        keeps under half of the rows is walked on that index ("range_graph"). Only matching rows
+        are ever returned. explain=True adds a third result: one dict per query with the plan
+        ("graph", "filtered_graph", "post_filter", "range_graph", "exact_scan", "empty"), the
         matches, the selectivity, ef, whether the fall-back ran, and the distances computed.
 
         plan overrides the planner for every query: "exact_scan" (exact, with or without a
-        filter), "filtered_graph" or "post_filter" (filtered queries only); "auto" (default)
+        filter), "filtered_graph" or "post_filter" (filtered queries only), "range_graph"
+        (queries whose filter has a range on a field with a range index); "auto" (default)
         lets it choose.
         """
         ef = 0 if ef is None else positive_int(ef, "ef")
         return self._search(queries, k, ef, num_threads, rerank, filter, explain, plan)
+
+    def build_range_index(self, field: str, num_threads: int = 0) -> None:
+        """Build (or rebuild) a range index over an int or float attribute `field`.
+
+        Range predicates on the field (`field("x").between(lo, hi)`, `{"x": {"$gte": lo}}`),
+        alone or and-ed with others, then walk graphs built for segments of the field's sorted
+        order, so the walk stays inside the range. Rows added later, and rows whose value of the
+        field changes, are searched exactly beside it until `optimize()` rebuilds. The index is
+        saved, loaded and memory-mapped with the rest; `memory_usage()["range_index"]` is its size.
+        """
+        if not isinstance(field, str):
+            raise TypeError(f"field must be a str, got {type(field).__name__}")
+        self._native.build_range_index(field, thread_count(num_threads))
+
+    def optimize(self, num_threads: int = 0) -> None:
+        """Rebuild every range index over all rows (folding in rows added or changed since)."""
+        self._native.optimize(thread_count(num_threads))
+
+    @property
+    def range_index_fields(self) -> list:
+        """The fields that have a range index."""
+        return list(self._native.range_index_fields)
 
     def __repr__(self) -> str:
         return (

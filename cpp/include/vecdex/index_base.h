@@ -111,6 +111,15 @@ class IndexBase {
                                std::int64_t* ids, float* distances) const = 0;
   virtual void write_params(Params& p) const = 0;
   virtual void write_sections(IndexFileWriter& w) const = 0;
+  // Adds what the index knows about a filter beyond its rows (a range index's span), under the
+  // shared lock.
+  virtual void describe_filter(const FilterNode& node, QueryFilter& filter) const {
+    (void)node, (void)filter;
+  }
+  // Rows whose attributes `batch` replaced, under the exclusive lock.
+  virtual void attributes_updated(const node_t* rows, std::size_t n, const AttributeBatch& batch) {
+    (void)rows, (void)n, (void)batch;
+  }
   // Reads what every index has (ids, codes, full vectors); returns the parameters for the rest.
   void load_common(const IndexFileReader& r, bool view);
   static Quantization quantization_in(const Params& p);

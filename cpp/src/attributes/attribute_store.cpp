@@ -39,6 +39,11 @@ const char* value_kind_name(AttributeValue::Kind k) {
   return "unknown";
 }
 
+void AttributeColumnIndex::sorted_values(std::vector<node_t>&, std::vector<std::int64_t>&,
+                                         std::vector<double>&) const {
+  throw InvalidArgument("only int and float fields have an order");
+}
+
 void AttributeColumnIndex::rows_in_range(const AttributeValue*, bool, const AttributeValue*, bool, Bitset&) const {
   throw InvalidArgument(std::string("range comparisons need an int or float field, not ") + field_type_name(type()));
 }
@@ -726,6 +731,18 @@ class NumericColumn final : public AttributeColumnStore {
     for (const node_t* p = from; p < to; ++p)
       if (*p < out.size()) out.set(*p);
   }
+  void sorted_values(std::vector<node_t>& rows, std::vector<std::int64_t>& ints,
+                     std::vector<double>& floats) const override {
+    rows.assign(order_.data(), order_.data() + order_.size());
+    auto& dst = [&]() -> std::vector<T>& {
+      if constexpr (kIsInt)
+        return ints;
+      else
+        return floats;
+    }();
+    dst.resize(rows.size());
+    for (std::size_t k = 0; k < rows.size(); ++k) dst[k] = values_[rows[k]];
+  }
   std::size_t memory_bytes() const override {
     return AttributeColumnStore::memory_bytes() + values_.bytes() + order_.bytes();
   }
@@ -1054,5 +1071,8 @@ void AttributeStore::read(const IndexFileReader& r, std::size_t rows, bool view)
   if (dir.left() != 0) throw FormatError("corrupt index file: trailing bytes in the attribute directory");
   *this = std::move(fresh);
 }
+
+int compare_attribute(std::int64_t a, const AttributeValue& b) { return cmp_value(a, b); }
+int compare_attribute(double a, const AttributeValue& b) { return cmp_value(a, b); }
 
 }  // namespace vecdex

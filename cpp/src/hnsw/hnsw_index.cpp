@@ -469,9 +469,15 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
   walks.reserve(nq);
   for (std::size_t q = 0; q < nq; ++q) {
     const QueryFilter* f = params.filters ? &params.filters[q] : nullptr;
-    choice[q] = f ? plan_filtered_search({rows, f->matches, pool, ef, graph_.max_links(0)})
-                  : FilterPlan{PlanKind::Graph, ef, true};
-    if (params.forced_plan == PlanKind::ExactScan && choice[q].kind != PlanKind::Empty) {
+    choice[q] = FilterPlan{PlanKind::Graph, ef, true};
+    if (f && f->range) choice[q] = plan_range_search({rows, f->matches, f->span.size(), ef});
+    if (f && choice[q].kind == PlanKind::Graph)
+      choice[q] = plan_filtered_search({rows, f->matches, pool, ef, graph_.max_links(0)});
+    if (params.forced_plan == PlanKind::RangeGraph) {
+      if (!f || !f->range)
+        throw InvalidArgument("plan='range_graph' needs a range predicate on a field with a range index");
+      if (choice[q].kind != PlanKind::Empty) choice[q] = {PlanKind::RangeGraph, ef, false};
+    } else if (params.forced_plan == PlanKind::ExactScan && choice[q].kind != PlanKind::Empty) {
       choice[q] = {PlanKind::ExactScan, 0, false};
     } else if (f && choice[q].kind != PlanKind::Empty &&
                (params.forced_plan == PlanKind::FilteredGraph || params.forced_plan == PlanKind::PostFilter)) {
@@ -522,8 +528,9 @@ void HnswIndex::search_prepared(const float* queries, std::size_t nq, std::size_
         cur = descend<false>(*qd, cur, graph_.max_level(), 0, &walk);
         visited->prepare(rows);
         std::vector<Neighbor> best =
-            c.kind == PlanKind::Graph ? search_level<false>(*qd, *visited, cur, 0, c.ef, &walk)
-                                      : search_level0_filtered(*qd, *visited, cur, c.ef, *f->rows, c.score_all, plan);
+            c.kind == PlanKind::Graph        ? search_level<false>(*qd, *visited, cur, 0, c.ef, &walk)
+            : c.kind == PlanKind::RangeGraph ? search_range(*qd, *visited, cur.id, *f, c.ef, plan)
+                                             : search_level0_filtered(*qd, *visited, cur, c.ef, *f->rows, c.score_all, plan);
         plan.distances += walk.distances + 1;
         plan.expansions += walk.expansions;
         // The walk can strand in a region with too few matches; the exact answer is then a scan.
@@ -553,7 +560,95 @@ std::map<std::string, std::size_t> HnswIndex::memory_usage() const {
   auto m = IndexBase::memory_usage();
   std::shared_lock<std::shared_mutex> g(rw_);
   m["graph"] = graph_.memory_bytes();
+  std::size_t ranges = 0;
+  for (const RangeIndex& ri : range_indexes_) ranges += ri.memory_bytes();
+  m["range_index"] = ranges;
   return m;
+}
+
+// ---- range indexes ------------------------------------------------------------------------------
+
+RangeIndex HnswIndex::make_range_index(const std::string& field, int num_threads) const {
+  const AttributeColumnIndex* column = attributes_.column(field);
+  if (!column) throw InvalidArgument("unknown field '" + field + "': declare it or add rows with it first");
+  if (column->type() != FieldType::Int && column->type() != FieldType::Float)
+    throw InvalidArgument("field '" + field + "' is " + field_type_name(column->type()) +
+                          ": a range index needs an int or float field");
+  RangeIndex::Source src;
+  src.field = field;
+  src.column = column;
+  src.rows = labels_.size();
+  src.store = codes_.get();
+  const FloatStore* full = full_vectors();
+  src.row_vector = [this, full](node_t row, float* scratch) {
+    return full ? full->row(row) : codes_->row_as_float(row, scratch);
+  };
+  src.M = std::max<std::size_t>(4, params_.M / 2);
+  src.ef_construction = std::max<std::size_t>(64, params_.ef_construction / 2);
+  src.threads = num_threads;
+  return RangeIndex::build(src);
+}
+
+void HnswIndex::build_range_index(const std::string& field, int num_threads) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  RangeIndex built = make_range_index(field, num_threads);
+  for (RangeIndex& ri : range_indexes_)
+    if (ri.field() == field) {
+      ri = std::move(built);
+      return;
+    }
+  if (range_indexes_.size() >= kMaxRangeIndexes)
+    throw InvalidArgument("at most " + std::to_string(kMaxRangeIndexes) + " range indexes");
+  range_indexes_.push_back(std::move(built));
+}
+
+void HnswIndex::optimize(int num_threads) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  for (RangeIndex& ri : range_indexes_) ri = make_range_index(ri.field(), num_threads);
+}
+
+std::vector<std::string> HnswIndex::range_index_fields() const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  std::vector<std::string> out;
+  for (const RangeIndex& ri : range_indexes_) out.push_back(ri.field());
+  return out;
+}
+
+void HnswIndex::describe_filter(const FilterNode& node, QueryFilter& filter) const {
+  if (range_indexes_.empty()) return;
+  // The range is the whole filter or one of the terms of its top-level and (the Python layer
+  // merges the ranges on one field of an and into one node); the narrowest span wins.
+  auto consider = [&](const FilterNode& n) {
+    if (n.op != FilterNode::Op::Range) return;
+    for (const RangeIndex& ri : range_indexes_)
+      if (ri.field() == n.field) {
+        const RangeSpan span = ri.span_of(n);
+        if (!filter.range || span.size() < filter.span.size()) {
+          filter.range = &ri;
+          filter.span = span;
+        }
+      }
+  };
+  consider(node);
+  if (node.op == FilterNode::Op::And)
+    for (const FilterNode& c : node.children) consider(c);
+}
+
+void HnswIndex::attributes_updated(const node_t* rows, std::size_t n, const AttributeBatch& batch) {
+  for (const AttributeColumn& c : batch.columns)
+    for (RangeIndex& ri : range_indexes_)
+      if (ri.field() == c.name) ri.mark_stale(rows, n);
+}
+
+std::vector<Neighbor> HnswIndex::search_range(QueryDistance& qd, VisitedSet& visited, node_t entry,
+                                              const QueryFilter& f, std::size_t ef, QueryPlan& plan) const {
+  std::vector<Neighbor> walk = f.range->search(qd, visited, graph_, entry, f.span, *f.rows, ef, plan);
+  TopK top(ef);
+  for (const Neighbor& nb : walk) top.push(nb.distance, nb.id);
+  plan.distances += f.range->scan_delta(qd, *f.rows, top);
+  return top.sorted();
 }
 
 void HnswIndex::write_params(Params& p) const {
@@ -569,6 +664,7 @@ void HnswIndex::write_sections(IndexFileWriter& w) const {
   w.add_array(section::kGraphLevel0, graph_.level0());
   w.add_array(section::kGraphUpperOffsets, graph_.upper_offsets());
   w.add_array(section::kGraphUpper, graph_.upper());
+  for (std::size_t i = 0; i < range_indexes_.size(); ++i) range_indexes_[i].write(w, i);
 }
 
 std::unique_ptr<HnswIndex> HnswIndex::load(const IndexFileReader& r, bool view) {
@@ -594,6 +690,13 @@ std::unique_ptr<HnswIndex> HnswIndex::load(const IndexFileReader& r, bool view) 
   index->graph_ = HnswGraph::from_arrays(hp.M, std::move(levels), std::move(level0), std::move(offsets),
                                          std::move(upper), static_cast<node_t>(entry),
                                          static_cast<int>(max_level) - 1);
+  for (std::size_t i = 0; i < kMaxRangeIndexes && RangeIndex::present(r, i); ++i) {
+    RangeIndex ri = RangeIndex::read(r, i, n, view);
+    const AttributeColumnIndex* column = index->attributes_.column(ri.field());
+    if (!column || (column->type() != FieldType::Int && column->type() != FieldType::Float))
+      throw FormatError("corrupt index file: range index on a field that is not an int or float field");
+    index->range_indexes_.push_back(std::move(ri));
+  }
   return index;
 }
 

@@ -96,7 +96,15 @@ class AttributeColumnIndex {
                              bool hi_inclusive, Bitset& out) const;
   // Rows with a value (for keywords: at least one).
   virtual void rows_present(Bitset& out) const = 0;
+  // int/float only: the rows holding a value, by (value, row), and their values (into `ints`
+  // for an int column, `floats` for a float one).
+  virtual void sorted_values(std::vector<node_t>& rows, std::vector<std::int64_t>& ints,
+                             std::vector<double>& floats) const;
 };
+
+// Sign of a - b, compared mathematically (an int against a float bound, and the reverse).
+int compare_attribute(std::int64_t a, const AttributeValue& b);
+int compare_attribute(double a, const AttributeValue& b);
 
 class AttributeColumnStore;  // one field's data and indexes (attribute_store.cpp)
 

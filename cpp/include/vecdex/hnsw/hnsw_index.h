@@ -9,6 +9,7 @@
 
 #include "vecdex/hnsw/graph.h"
 #include "vecdex/index_base.h"
+#include "vecdex/range/range_index.h"
 #include "vecdex/search/visited.h"
 
 namespace vecdex {
@@ -31,12 +32,21 @@ class HnswIndex final : public IndexBase {
   std::map<std::string, std::size_t> memory_usage() const override;
   static std::unique_ptr<HnswIndex> load(const IndexFileReader& r, bool view);
 
+  // Range indexes (range/range_index.h). Builds (or rebuilds) one over an int or float field;
+  // InvalidArgument for an unknown field, another type, or a read-only index.
+  void build_range_index(const std::string& field, int num_threads);
+  // Rebuilds every range index over all rows, emptying their deltas.
+  void optimize(int num_threads);
+  std::vector<std::string> range_index_fields() const;
+
  protected:
   void index_new_rows(node_t first, std::size_t n, const float* rows, int num_threads) override;
   void search_prepared(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                        std::int64_t* ids, float* distances) const override;
   void write_params(Params& p) const override;
   void write_sections(IndexFileWriter& w) const override;
+  void describe_filter(const FilterNode& node, QueryFilter& filter) const override;
+  void attributes_updated(const node_t* rows, std::size_t n, const AttributeBatch& batch) override;
 
  private:
   // Level of row i: a pure function of (seed, i), so levels do not depend on threads or batching.
@@ -67,6 +77,11 @@ class HnswIndex final : public IndexBase {
   // rows, so every row added stays findable.
   void repair_reachability();
 
+  RangeIndex make_range_index(const std::string& field, int num_threads) const;
+  // A range walk over f's range index, with the delta scanned beside it.
+  std::vector<Neighbor> search_range(QueryDistance& qd, VisitedSet& visited, node_t entry, const QueryFilter& f,
+                                     std::size_t ef, QueryPlan& plan) const;
+
   void lock(node_t i) const;
   void unlock(node_t i) const;
 
@@ -77,6 +92,7 @@ class HnswIndex final : public IndexBase {
   std::mutex entry_mu_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> node_locks_;
   std::size_t rows_since_repair_ = 0;
+  std::vector<RangeIndex> range_indexes_;
 };
 
 }  // namespace vecdex

@@ -9,9 +9,20 @@
 
 namespace vecdex {
 
+class RangeIndex;
+
+// Positions [lo, hi) of a range index's sorted order.
+struct RangeSpan {
+  std::uint32_t lo = 0, hi = 0;
+  std::size_t size() const { return hi - lo; }
+};
+
 struct QueryFilter {
   const Bitset* rows = nullptr;  // the rows that may be returned
   std::size_t matches = 0;       // rows->count(), computed once per distinct filter
+  // A range predicate on a field with a range index (the rest of the filter is in `rows`).
+  const RangeIndex* range = nullptr;
+  RangeSpan span;
 };
 
 enum class PlanKind : std::uint8_t {
@@ -21,6 +32,7 @@ enum class PlanKind : std::uint8_t {
   FilteredGraph,  // graph walk that scores only matching rows, bridging through the others
   PostFilter,     // graph walk that scores every row it meets and keeps only the matches (most match)
   FlatScan,       // FlatIndex: a scan of all rows, the filter checked per row
+  RangeGraph,     // walk of a range index's segment graphs inside the range (range/range_index.h)
 };
 
 inline const char* plan_name(PlanKind k) {
@@ -31,6 +43,7 @@ inline const char* plan_name(PlanKind k) {
     case PlanKind::FilteredGraph: return "filtered_graph";
     case PlanKind::PostFilter: return "post_filter";
     case PlanKind::FlatScan: return "flat_scan";
+    case PlanKind::RangeGraph: return "range_graph";
   }
   return "unknown";
 }
