@@ -304,7 +304,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("M", [](const HnswIndex& i) { return i.params().M; })
       .def_property_readonly("ef_construction", [](const HnswIndex& i) { return i.params().ef_construction; })
       .def_property_readonly("seed", [](const HnswIndex& i) { return i.params().seed; })
-      .def("build_range_index", &HnswIndex::build_range_index, py::arg("field"), py::arg("num_threads") = 0,
+      .def("build_range_index", &HnswIndex::build_range_index, py::arg("field"), py::arg("M") = 0,
+           py::arg("ef_construction") = 0, py::arg("num_threads") = 0,
            py::call_guard<py::gil_scoped_release>())
       .def("optimize", &HnswIndex::optimize, py::arg("num_threads") = 0, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("range_index_fields", &HnswIndex::range_index_fields);

@@ -357,7 +357,8 @@ class Index(_BaseIndex):
         ef = 0 if ef is None else positive_int(ef, "ef")
         return self._search(queries, k, ef, num_threads, rerank, filter, explain, plan)
 
-    def build_range_index(self, field: str, num_threads: int = 0) -> None:
+    def build_range_index(self, field: str, M: int | None = None, ef_construction: int | None = None,
+                          num_threads: int = 0) -> None:
         """Build (or rebuild) a range index over an int or float attribute `field`.
 
         Range predicates on the field (`field("x").between(lo, hi)`, `{"x": {"$gte": lo}}`),
@@ -365,10 +366,16 @@ class Index(_BaseIndex):
         order, so the walk stays inside the range. Rows added later, and rows whose value of the
         field changes, are searched exactly beside it until `optimize()` rebuilds. The index is
         saved, loaded and memory-mapped with the rest; `memory_usage()["range_index"]` is its size.
+        M (default 12) links per row in each segment's graph and the build beam ef_construction
+        (default 64) trade memory and build time for recall.
         """
         if not isinstance(field, str):
             raise TypeError(f"field must be a str, got {type(field).__name__}")
-        self._native.build_range_index(field, thread_count(num_threads))
+        M = 0 if M is None else positive_int(M, "M")
+        if M == 1 or M > 256:
+            raise ValueError(f"M must be between 2 and 256, got {M}")
+        efc = 0 if ef_construction is None else positive_int(ef_construction, "ef_construction")
+        self._native.build_range_index(field, M, efc, thread_count(num_threads))
 
     def optimize(self, num_threads: int = 0) -> None:
         """Rebuild every range index over all rows (folding in rows added or changed since)."""

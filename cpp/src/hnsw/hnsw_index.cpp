@@ -568,7 +568,8 @@ std::map<std::string, std::size_t> HnswIndex::memory_usage() const {
 
 // ---- range indexes ------------------------------------------------------------------------------
 
-RangeIndex HnswIndex::make_range_index(const std::string& field, int num_threads) const {
+RangeIndex HnswIndex::make_range_index(const std::string& field, std::size_t M, std::size_t ef_construction,
+                                       int num_threads) const {
   const AttributeColumnIndex* column = attributes_.column(field);
   if (!column) throw InvalidArgument("unknown field '" + field + "': declare it or add rows with it first");
   if (column->type() != FieldType::Int && column->type() != FieldType::Float)
@@ -583,16 +584,18 @@ RangeIndex HnswIndex::make_range_index(const std::string& field, int num_threads
   src.row_vector = [this, full](node_t row, float* scratch) {
     return full ? full->row(row) : codes_->row_as_float(row, scratch);
   };
-  src.M = std::max<std::size_t>(4, params_.M / 2);
-  src.ef_construction = std::max<std::size_t>(64, params_.ef_construction / 2);
+  if (M == 1 || M > 256) throw InvalidArgument("range index M must be between 2 and 256, got " + std::to_string(M));
+  src.M = M ? M : kDefaultRangeM;
+  src.ef_construction = ef_construction ? ef_construction : kDefaultRangeEfConstruction;
   src.threads = num_threads;
   return RangeIndex::build(src);
 }
 
-void HnswIndex::build_range_index(const std::string& field, int num_threads) {
+void HnswIndex::build_range_index(const std::string& field, std::size_t M, std::size_t ef_construction,
+                                  int num_threads) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
-  RangeIndex built = make_range_index(field, num_threads);
+  RangeIndex built = make_range_index(field, M, ef_construction, num_threads);
   for (RangeIndex& ri : range_indexes_)
     if (ri.field() == field) {
       ri = std::move(built);
@@ -606,7 +609,7 @@ void HnswIndex::build_range_index(const std::string& field, int num_threads) {
 void HnswIndex::optimize(int num_threads) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
-  for (RangeIndex& ri : range_indexes_) ri = make_range_index(ri.field(), num_threads);
+  for (RangeIndex& ri : range_indexes_) ri = make_range_index(ri.field(), ri.M(), ri.ef_construction(), num_threads);
 }
 
 std::vector<std::string> HnswIndex::range_index_fields() const {

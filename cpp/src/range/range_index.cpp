@@ -44,8 +44,36 @@ class SegmentMarks {
 }  // namespace
 
 std::size_t RangeIndex::memory_bytes() const {
-  return order_.bytes() + keys_.bytes() + links_.bytes() + position_.bytes() + stale_.word_count() * 8 +
+  return order_.bytes() + keys_.bytes() + narrow_links_.bytes() + wide_links_.bytes() + position_.bytes() +
+         stale_.word_count() * 8 +
          field_.size();
+}
+
+std::size_t RangeIndex::read_links(int level, std::uint32_t p, std::uint32_t* out) const {
+  const std::size_t n = order_.size();
+  if (level < kRangeNarrowLevelEnd) {
+    const std::uint16_t* l = narrow_links_.data() + (std::size_t(level - kRangeLeafLog2) * n + p) * (M_ + 1);
+    const std::uint32_t base = (p >> level) << level;
+    for (std::uint16_t i = 0; i < l[0]; ++i) out[i] = base + l[1 + i];
+    return l[0];
+  }
+  const std::uint32_t* l = wide_links_.data() + (std::size_t(level - kRangeNarrowLevelEnd) * n + p) * (M_ + 1);
+  std::copy(l + 1, l + 1 + l[0], out);
+  return l[0];
+}
+
+void RangeIndex::write_links(int level, std::uint32_t p, const std::uint32_t* positions, std::size_t count) {
+  const std::size_t n = order_.size();
+  if (level < kRangeNarrowLevelEnd) {
+    std::uint16_t* l = narrow_links_.mutable_data() + (std::size_t(level - kRangeLeafLog2) * n + p) * (M_ + 1);
+    const std::uint32_t base = (p >> level) << level;
+    l[0] = static_cast<std::uint16_t>(count);
+    for (std::size_t i = 0; i < count; ++i) l[1 + i] = static_cast<std::uint16_t>(positions[i] - base);
+    return;
+  }
+  std::uint32_t* l = wide_links_.mutable_data() + (std::size_t(level - kRangeNarrowLevelEnd) * n + p) * (M_ + 1);
+  l[0] = static_cast<std::uint32_t>(count);
+  std::copy(positions, positions + count, l + 1);
 }
 
 int RangeIndex::compare_key(std::uint32_t p, const AttributeValue& v) const {
@@ -113,6 +141,7 @@ RangeIndex RangeIndex::build(const Source& src) {
   ri.field_ = src.field;
   ri.built_rows_ = src.rows;
   ri.M_ = src.M;
+  ri.ef_construction_ = src.ef_construction;
   ri.is_int_ = src.column->type() == FieldType::Int;
   std::vector<node_t> rows;
   std::vector<std::int64_t> ints;
@@ -129,7 +158,8 @@ RangeIndex RangeIndex::build(const Source& src) {
     ri.keys_[p] = bits;
   }
   while ((std::size_t(1) << ri.top_log2_) < n) ++ri.top_log2_;
-  ri.links_.resize(std::size_t(ri.top_log2_ - kRangeLeafLog2) * n * (ri.M_ + 1), 0);
+  ri.narrow_links_.resize(std::size_t(ri.narrow_end() - kRangeLeafLog2) * n * (ri.M_ + 1), 0);
+  ri.wide_links_.resize(std::size_t(ri.top_log2_ - ri.narrow_end()) * n * (ri.M_ + 1), 0);
   ri.derive_positions(src.rows);
   ri.stale_ = Bitset(src.rows);
   // Top-down, so each insertion can start from its links one level up, which are close.
@@ -154,7 +184,7 @@ void RangeIndex::build_level(int level, const Source& src) {
     err.run([&] {
       std::vector<float> scratch(store.dim());
       std::vector<std::uint8_t> inserted;
-      std::vector<std::uint32_t> perm, fresh;
+      std::vector<std::uint32_t> perm, fresh, buf(M + 1);
       std::vector<node_t> fresh_rows;
       std::vector<float> d;
       std::vector<Neighbor> found, pool;
@@ -193,9 +223,9 @@ void RangeIndex::build_level(int level, const Source& src) {
           // Seeds: the row's links one level up that lie in this segment and are in already.
           fresh.clear();
           if (level + 1 < top_log2_) {
-            const std::uint32_t* up = links(level + 1, p);
-            for (std::uint32_t i = 1; i <= up[0]; ++i)
-              if (up[i] >= a && up[i] < b && inserted[up[i] - a]) fresh.push_back(up[i]);
+            const std::size_t nu = read_links(level + 1, p, buf.data());
+            for (std::size_t i = 0; i < nu; ++i)
+              if (buf[i] >= a && buf[i] < b && inserted[buf[i] - a]) fresh.push_back(buf[i]);
           }
           fresh.push_back(first);
           MinHeap cand;
@@ -214,14 +244,14 @@ void RangeIndex::build_level(int level, const Source& src) {
             const Neighbor c = cand.top();
             if (c.distance > best.worst()) break;
             cand.pop();
-            const std::uint32_t* l = links(level, c.id);
+            const std::size_t nl = read_links(level, c.id, buf.data());
             m = 0;
             fresh.resize(M);
             fresh_rows.resize(M);
-            for (std::uint32_t i = 1; i <= l[0]; ++i)
-              if (marks.first_visit(l[i] - a)) {
-                fresh[m] = l[i];
-                fresh_rows[m++] = order_[l[i]];
+            for (std::size_t i = 0; i < nl; ++i)
+              if (marks.first_visit(buf[i] - a)) {
+                fresh[m] = buf[i];
+                fresh_rows[m++] = order_[buf[i]];
               }
             if (!m) continue;
             qd->distances(fresh_rows.data(), m, d.data());
@@ -233,23 +263,22 @@ void RangeIndex::build_level(int level, const Source& src) {
           }
           found = best.sorted();
           select(found);
-          std::uint32_t* own = mutable_links(level, p);
-          own[0] = static_cast<std::uint32_t>(found.size());
-          for (std::size_t i = 0; i < found.size(); ++i) own[1 + i] = found[i].id;
+          for (std::size_t i = 0; i < found.size(); ++i) buf[i] = found[i].id;
+          write_links(level, p, buf.data(), found.size());
           for (const Neighbor& nb : found) {
-            std::uint32_t* back = mutable_links(level, nb.id);
-            if (back[0] < M) {
-              back[++back[0]] = p;
+            std::size_t nl = read_links(level, nb.id, buf.data());
+            if (nl < M) {
+              buf[nl++] = p;
+              write_links(level, nb.id, buf.data(), nl);
               continue;
             }
             const node_t nb_row = order_[nb.id];
             pool.clear();
             pool.push_back({nb.distance, p});
-            for (std::uint32_t i = 1; i <= back[0]; ++i)
-              pool.push_back({store.pair_distance(nb_row, order_[back[i]]), back[i]});
+            for (std::size_t i = 0; i < nl; ++i) pool.push_back({store.pair_distance(nb_row, order_[buf[i]]), buf[i]});
             select(pool);
-            back[0] = static_cast<std::uint32_t>(pool.size());
-            for (std::size_t i = 0; i < pool.size(); ++i) back[1 + i] = pool[i].id;
+            for (std::size_t i = 0; i < pool.size(); ++i) buf[i] = pool[i].id;
+            write_links(level, nb.id, buf.data(), pool.size());
           }
           inserted[p - a] = 1;
         }
@@ -268,6 +297,7 @@ std::vector<Neighbor> RangeIndex::search(QueryDistance& qd, VisitedSet& visited,
   const auto in_span = [&](std::uint32_t p) { return p >= span.lo && p < span.hi; };
   std::vector<node_t> fresh;
   std::vector<float> d;
+  std::uint32_t buf[256];  // M <= 256
   fresh.reserve(2 * std::max(M_, top.max_links(0)));
   // Seeds: the middle of every piece of the span's decomposition into aligned segments with a
   // graph (each piece's graph is navigable from anywhere in it), every row of the pieces too
@@ -322,11 +352,11 @@ std::vector<Neighbor> RangeIndex::search(QueryDistance& qd, VisitedSet& visited,
           }
         }
       } else {
-        const std::uint32_t* l = links(level, p);
-        plan.filter_checks += l[0];
-        for (std::uint32_t i = 1; i <= l[0] && fresh.size() < cap; ++i) {
-          if (!in_span(l[i])) continue;
-          const node_t r = order_[l[i]];
+        const std::size_t nl = read_links(level, p, buf);
+        plan.filter_checks += nl;
+        for (std::size_t i = 0; i < nl && fresh.size() < cap; ++i) {
+          if (!in_span(buf[i])) continue;
+          const node_t r = order_[buf[i]];
           if (!visited.visited(r)) {
             visited.mark(r);
             fresh.push_back(r);
@@ -379,13 +409,15 @@ void RangeIndex::write(IndexFileWriter& w, std::size_t i) const {
   p.set("positions", std::uint64_t(order_.size()));
   p.set("is_int", std::uint64_t(is_int_));
   p.set("M", std::uint64_t(M_));
+  p.set("ef_construction", std::uint64_t(ef_construction_));
   p.set("top_log2", std::uint64_t(top_log2_));
   const std::string text = p.serialize();
   w.add_section(section_id('P', i), text.data(), text.size());
   w.add_section(section_id('F', i), field_.data(), field_.size());
   w.add_array(section_id('O', i), order_);
   w.add_array(section_id('K', i), keys_);
-  w.add_array(section_id('L', i), links_);
+  w.add_array(section_id('L', i), narrow_links_);
+  w.add_array(section_id('W', i), wide_links_);
   w.add_section(section_id('S', i), stale_.words(), stale_.word_count() * 8);
 }
 
@@ -403,8 +435,9 @@ RangeIndex RangeIndex::read(const IndexFileReader& r, std::size_t i, std::size_t
   const std::size_t n = p.get_u64("positions");
   ri.is_int_ = p.get_u64("is_int") != 0;
   ri.M_ = p.get_u64("M");
+  ri.ef_construction_ = p.get_u64("ef_construction");
   const std::uint64_t top = p.get_u64("top_log2");
-  if (ri.built_rows_ > rows || n > ri.built_rows_ || ri.M_ == 0 || ri.M_ > 256 || top > 40 ||
+  if (ri.built_rows_ > rows || n > ri.built_rows_ || ri.M_ < 2 || ri.M_ > 256 || ri.ef_construction_ == 0 || top > 40 ||
       top < std::uint64_t(kRangeLeafLog2) || (n > 0 && (std::size_t(1) << top) < n) ||
       (top > std::uint64_t(kRangeLeafLog2) && (std::size_t(1) << (top - 1)) >= n))
     throw fail("parameters");
@@ -413,7 +446,10 @@ RangeIndex RangeIndex::read(const IndexFileReader& r, std::size_t i, std::size_t
   ri.field_.assign(reinterpret_cast<const char*>(fb.first), fb.second);
   ri.order_ = r.array<node_t>(section_id('O', i), n, view);
   ri.keys_ = r.array<std::uint64_t>(section_id('K', i), n, view);
-  ri.links_ = r.array<std::uint32_t>(section_id('L', i), std::size_t(top - kRangeLeafLog2) * n * (ri.M_ + 1), view);
+  ri.narrow_links_ =
+      r.array<std::uint16_t>(section_id('L', i), std::size_t(ri.narrow_end() - kRangeLeafLog2) * n * (ri.M_ + 1), view);
+  ri.wide_links_ =
+      r.array<std::uint32_t>(section_id('W', i), std::size_t(ri.top_log2_ - ri.narrow_end()) * n * (ri.M_ + 1), view);
   AlignedArray<std::uint64_t> stale = r.array<std::uint64_t>(section_id('S', i), (ri.built_rows_ + 63) / 64, false);
   // Every row once and below built_rows; (key, row) strictly increasing.
   std::vector<std::uint8_t> seen(ri.built_rows_, 0);
@@ -441,10 +477,14 @@ RangeIndex RangeIndex::read(const IndexFileReader& r, std::size_t i, std::size_t
   // Links: counts within M, targets in the same segment, never the row itself.
   for (int level = kRangeLeafLog2; level < ri.top_log2_; ++level)
     for (std::size_t q = 0; q < n; ++q) {
-      const std::uint32_t* l = ri.links(level, static_cast<std::uint32_t>(q));
-      if (l[0] > ri.M_) throw fail("links");
-      for (std::uint32_t t = 1; t <= l[0]; ++t)
-        if (l[t] >= n || (l[t] >> level) != (q >> level) || l[t] == q) throw fail("links");
+      const std::size_t count = level < kRangeNarrowLevelEnd
+                                    ? ri.narrow_links_[(std::size_t(level - kRangeLeafLog2) * n + q) * (ri.M_ + 1)]
+                                    : ri.wide_links_[(std::size_t(level - kRangeNarrowLevelEnd) * n + q) * (ri.M_ + 1)];
+      if (count > ri.M_) throw fail("links");
+      std::uint32_t buf[256];
+      ri.read_links(level, static_cast<std::uint32_t>(q), buf);
+      for (std::size_t t = 0; t < count; ++t)
+        if (buf[t] >= n || (buf[t] >> level) != (q >> level) || buf[t] == q) throw fail("links");
     }
   ri.stale_ = Bitset(ri.built_rows_);
   std::copy(stale.data(), stale.data() + stale.size(), ri.stale_.mutable_words());

@@ -32,9 +32,10 @@ class HnswIndex final : public IndexBase {
   std::map<std::string, std::size_t> memory_usage() const override;
   static std::unique_ptr<HnswIndex> load(const IndexFileReader& r, bool view);
 
-  // Range indexes (range/range_index.h). Builds (or rebuilds) one over an int or float field;
-  // InvalidArgument for an unknown field, another type, or a read-only index.
-  void build_range_index(const std::string& field, int num_threads);
+  // Range indexes (range/range_index.h). Builds (or rebuilds) one over an int or float field
+  // with M links per row per segment and beam ef_construction (0: the defaults, from the
+  // index's own); InvalidArgument for an unknown field, another type, or a read-only index.
+  void build_range_index(const std::string& field, std::size_t M, std::size_t ef_construction, int num_threads);
   // Rebuilds every range index over all rows, emptying their deltas.
   void optimize(int num_threads);
   std::vector<std::string> range_index_fields() const;
@@ -77,7 +78,8 @@ class HnswIndex final : public IndexBase {
   // rows, so every row added stays findable.
   void repair_reachability();
 
-  RangeIndex make_range_index(const std::string& field, int num_threads) const;
+  RangeIndex make_range_index(const std::string& field, std::size_t M, std::size_t ef_construction,
+                              int num_threads) const;
   // A range walk over f's range index, with the delta scanned beside it.
   std::vector<Neighbor> search_range(QueryDistance& qd, VisitedSet& visited, node_t entry, const QueryFilter& f,
                                      std::size_t ef, QueryPlan& plan) const;

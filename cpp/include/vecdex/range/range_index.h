@@ -31,7 +31,10 @@
 namespace vecdex {
 
 constexpr int kRangeLeafLog2 = 6;  // the smallest segments with a graph: 64 rows
+constexpr int kRangeNarrowLevelEnd = 17;  // levels below: segments of <= 2^16 rows, u16 links
 constexpr std::size_t kMaxRangeIndexes = 64;
+constexpr std::size_t kDefaultRangeM = 12;
+constexpr std::size_t kDefaultRangeEfConstruction = 64;
 
 class RangeIndex {
  public:
@@ -52,6 +55,8 @@ class RangeIndex {
   const std::string& field() const { return field_; }
   std::size_t built_rows() const { return built_rows_; }
   std::size_t positions() const { return order_.size(); }
+  std::size_t M() const { return M_; }
+  std::size_t ef_construction() const { return ef_construction_; }
   std::size_t memory_bytes() const;
 
   // The positions whose value satisfies a Range node on this field (same semantics as filter
@@ -74,8 +79,8 @@ class RangeIndex {
   // Adds the delta rows that `accept` matches (exact distances) to `top`; returns how many.
   std::size_t scan_delta(QueryDistance& qd, const Bitset& accept, TopK& top) const;
 
-  // Sections RNP<i> (params), RNF<i> (field name), RNO<i> (order), RNK<i> (keys), RNL<i> (links),
-  // RNS<i> (stale rows) for the i-th range index of a file.
+  // Sections RNP<i> (params), RNF<i> (field name), RNO<i> (order), RNK<i> (keys), RNL<i> (u16
+  // links), RNW<i> (u32 links), RNS<i> (stale rows) for the i-th range index of a file.
   void write(IndexFileWriter& w, std::size_t i) const;
   static bool present(const IndexFileReader& r, std::size_t i);
   // Checks everything against `rows` (the index's rows) and `top_max_links`.
@@ -85,12 +90,11 @@ class RangeIndex {
   // The largest segment level (log2 of its size) around position p inside the span, at least
   // kRangeLeafLog2; top_log2() means the root.
   int covering_level(std::uint32_t p, RangeSpan s) const;
-  const std::uint32_t* links(int level, std::uint32_t p) const {
-    return links_.data() + (std::size_t(level - kRangeLeafLog2) * order_.size() + p) * (M_ + 1);
-  }
-  std::uint32_t* mutable_links(int level, std::uint32_t p) {
-    return links_.mutable_data() + (std::size_t(level - kRangeLeafLog2) * order_.size() + p) * (M_ + 1);
-  }
+  // Links of position p at `level` (below the root), as positions into out (room for M);
+  // returns how many.
+  std::size_t read_links(int level, std::uint32_t p, std::uint32_t* out) const;
+  void write_links(int level, std::uint32_t p, const std::uint32_t* positions, std::size_t count);
+  int narrow_end() const { return std::min(top_log2_, kRangeNarrowLevelEnd); }
   int compare_key(std::uint32_t p, const AttributeValue& v) const;
   void build_level(int level, const Source& src);
   void derive_positions(std::size_t rows);
@@ -99,10 +103,15 @@ class RangeIndex {
   bool is_int_ = true;
   std::size_t built_rows_ = 0;
   std::size_t M_ = 8;
+  std::size_t ef_construction_ = kDefaultRangeEfConstruction;
   int top_log2_ = kRangeLeafLog2;          // the root: 2^top_log2_ >= positions
   AlignedArray<node_t> order_;             // position -> row
   AlignedArray<std::uint64_t> keys_;       // position -> value (int64 or double bits)
-  AlignedArray<std::uint32_t> links_;      // per level below the root, per position: [count, positions...]
+  // Per level below the root, per position, [count, links...]: levels under kRangeNarrowLevelEnd
+  // (segments of at most 2^16 rows) as u16 offsets from the segment's start, the others as u32
+  // positions.
+  AlignedArray<std::uint16_t> narrow_links_;
+  AlignedArray<std::uint32_t> wide_links_;
   AlignedArray<std::uint32_t> position_;   // row (< built_rows_) -> position, or kNoNode (no value)
   Bitset stale_;                           // rows < built_rows_ whose value changed
   std::size_t stale_count_ = 0;
