@@ -329,10 +329,13 @@ DEBIAN_FIELDS = {"section": "keyword", "tags": "keywords", "installed_size_kb": 
 PY_TEAM = "Debian Python Team <team+python@tracker.debian.org>"
 
 
-def load_debian(quick):
+def load_debian_rows(quick, fields):
+    """FData of debian without attributes (--quick: 10,000 random rows and the first 200 queries),
+    the rows of items.parquet it holds, the parquet's `fields` columns (all rows) and the queries'
+    positives."""
     base = np.load(DEBIAN_DIR / "base.npy")
     queries = np.load(DEBIAN_DIR / "queries.npy")
-    items = _read_parquet(DEBIAN_DIR / "items.parquet", list(DEBIAN_FIELDS))
+    items = _read_parquet(DEBIAN_DIR / "items.parquet", list(fields))
     positive = np.asarray(_read_parquet(DEBIAN_DIR / "queries.parquet", ["positive"])["positive"],
                           dtype=np.int64)
     rows = np.arange(base.shape[0])
@@ -346,7 +349,11 @@ def load_debian(quick):
     else:
         desc = ("Debian 12 package descriptions, all-MiniLM-L6-v2 unit vectors, 63,666 packages, "
                 "2,000 queries (package summaries); cosine")
-    fd = FData("debian", base[rows], queries, "cosine", desc)
+    return FData("debian", base[rows], queries, "cosine", desc), rows, items, positive
+
+
+def load_debian(quick):
+    fd, rows, items, positive = load_debian_rows(quick, DEBIAN_FIELDS)
     sec = [items["section"][i] for i in rows]
     tags = [list(items["tags"][i] or []) for i in rows]
     size = np.asarray([items["installed_size_kb"][i] for i in rows], dtype=np.int64)
@@ -729,13 +736,14 @@ class FaissMethod:
         return (f"IndexHNSWFlat(d, {M}, {metric}), efConstruction={EF_CONSTRUCTION}; "
                 f"SearchParametersHNSW(sel=IDSelectorBitmap, efSearch=ef)")
 
-    def build(self, fd, threads):
+    def build(self, fd, threads, rows=None):
+        """The graph over fd's rows, or over fd.prep[rows] in that order (faiss id i = rows[i])."""
         f = self.f
         f.omp_set_num_threads(threads)
         metric = f.METRIC_INNER_PRODUCT if fd.metric == "cosine" else f.METRIC_L2
         self.index = f.IndexHNSWFlat(fd.dim, M, metric)
         self.index.hnsw.efConstruction = EF_CONSTRUCTION
-        self.index.add(fd.prep)
+        self.index.add(fd.prep if rows is None else fd.prep[rows])
 
     def _one(self, q, spec, cols, ef):
         f = self.f
@@ -827,10 +835,6 @@ class NumpyMethod:
 
 METHOD_CLASSES = {"vecdex": VecdexMethod, "vecdex-flat": VecdexFlatMethod, "hnswlib": HnswlibMethod,
                   "faiss": FaissMethod, "numpy": NumpyMethod}
-
-
-def load_methods(names):
-    return load_libs(names, METHOD_CLASSES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -937,19 +941,19 @@ def best_point(points, target=TARGET_RECALL):
     return max(ok, key=lambda p: p["qps"]) if ok else None
 
 
-def summarize_bucket(rec):
-    """Per-method best point at the target recall, best peer, vecdex ratio (in place)."""
+def summarize_bucket(rec, method="vecdex", peers=PEERS, target_ratio=TARGET_RATIO):
+    """Per-method best point at the target recall, best peer, `method`'s ratio to it (in place)."""
     best = {nm: best_point(r["points"]) for nm, r in rec["methods"].items()}
     rec["best"] = best
-    peers = {nm: p for nm, p in best.items() if nm in PEERS and p is not None}
+    peers = {nm: p for nm, p in best.items() if nm in peers and p is not None}
     bp = max(peers.items(), key=lambda kv: kv[1]["qps"]) if peers else None
     rec["best_peer"] = None if bp is None else {"method": bp[0], "qps": bp[1]["qps"], "ef": bp[1]["ef"]}
-    v = best.get("vecdex")
+    v = best.get(method)
     rec["ratio"] = None if (v is None or bp is None) else v["qps"] / bp[1]["qps"]
     viol = {nm: sum(p["violations"] for p in r["points"]) for nm, r in rec["methods"].items()}
     rec["violations"] = viol
-    rec["target_met"] = bool(v is not None and rec["ratio"] is not None and rec["ratio"] >= TARGET_RATIO
-                             and viol.get("vecdex", 0) == 0)
+    rec["target_met"] = bool(v is not None and rec["ratio"] is not None and rec["ratio"] >= target_ratio
+                             and viol.get(method, 0) == 0)
 
 
 def run_explain(m, fd, b, rec, threads):
@@ -997,6 +1001,32 @@ def _cell(p, nq_all):
     return f"{_qps(p['qps'])}{ef}{sub}"
 
 
+def best_cells(r, methods, nq_all):
+    """A bucket's best QPS at the target recall per method, violations flagged ("-": not run)."""
+    cells = []
+    for nm in methods:
+        c = _cell(r["best"].get(nm), nq_all)
+        v = r["violations"].get(nm, 0)
+        if v:
+            c += f" **{v} violations**"
+        if nm not in r["methods"]:
+            c = "-"
+        cells.append(c)
+    return cells
+
+
+def plans_cell(ex):
+    """A run_explain() summary as "plan count, ...; fallback N"."""
+    if ex is None:
+        return "-"
+    if "error" in ex:
+        return "error"
+    plans = ", ".join(f"{k} {v}" for k, v in ex["plans"].items())
+    if ex.get("fallbacks"):
+        plans += f"; fallback {ex['fallbacks']}"
+    return plans
+
+
 def _synthetic_matrix(recs):
     """Selectivity x correlation table of vecdex / best peer (synthetic buckets only)."""
     cells = {(r["nominal"], r["correlation"]): r for r in recs if r.get("nominal")}
@@ -1021,9 +1051,17 @@ def _synthetic_matrix(recs):
     return L
 
 
-def write_results_md(results, path=None):
-    meta = results["meta"]
-    L = report_header(meta, "vecdex filtered-search benchmark (issue 4)")
+RECALL_NOTE = (
+    "- Recall@10 against the exact filtered ground truth, ann-benchmarks style (hit: exact distance "
+    "within 1e-5 of the exact 10th filtered distance, 1e-5 x max(1, d10) for squared L2; fewer than 10 "
+    "matches: over min(10, matches)). A returned id outside the filter is a violation; points with "
+    "violations never count. `[Nq]`: measured on the first N queries only (the method was too slow "
+    "for its time slice).")
+
+
+def header_md(meta, title):
+    """report_header plus the load, search and build settings of a run()."""
+    L = report_header(meta, title)
     L.append(f"- Load average at start / end: {meta.get('loadavg_start')} / {meta.get('loadavg_end')}; "
              f"wall time {meta.get('wall_s', 0) / 60:.1f} min")
     L.append(f"- Search: k={K}, {meta['threads']} search thread(s) for every method (numpy BLAS threads "
@@ -1032,17 +1070,28 @@ def write_results_md(results, path=None):
              f"{STOP_AFTER_TARGET} ef values after the first reaching {TARGET_RECALL}). "
              f"Build: M={M}, ef_construction={EF_CONSTRUCTION}, at {meta['build_threads']} threads, "
              "once per data set for all buckets.")
+    return L
+
+
+def write_md(L, path):
+    """The lines as one text, written to path (if any); returns the text."""
+    text = "\n".join(L) + "\n"
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    return text
+
+
+def write_results_md(results, path=None):
+    meta = results["meta"]
+    L = header_md(meta, "vecdex filtered-search benchmark (issue 4)")
     L.append("- Every timing includes turning the query's filter dict into what the method needs "
              "(vecdex: compiled and evaluated natively; peers: a numpy evaluator over an inverted "
              "attribute index -> hnswlib `filter=bytes(mask).__getitem__`, faiss "
              "`IDSelectorBitmap` in `SearchParametersHNSW`, numpy matching rows). Shared filter: one "
              "batch call per method; per-query filters: vecdex takes the list in one call, hnswlib "
              "and faiss one call per query (one filter per call is all they take), numpy a loop.")
-    L.append(f"- Recall@10 against the exact filtered ground truth, ann-benchmarks style (hit: exact "
-             f"distance within 1e-5 of the exact 10th filtered distance, 1e-5 x max(1, d10) for squared "
-             f"L2; fewer than 10 matches: over min(10, matches)). A returned id outside the filter is a "
-             f"violation; points with violations never count. `[Nq]`: measured on the first N queries "
-             f"only (the method was too slow for its time slice).")
+    L.append(RECALL_NOTE)
     L.append(f"- Target: recall@10 >= {TARGET_RECALL} and vecdex QPS >= {TARGET_RATIO:g}x the best peer "
              f"(hnswlib, faiss, numpy) at recall >= {TARGET_RECALL}. vecdex-flat (vecdex.FlatIndex) is "
              "shown for reference and is not a peer.")
@@ -1054,26 +1103,7 @@ def write_results_md(results, path=None):
         L.append("")
     for dname, d in results["datasets"].items():
         info = d["info"]
-        L.append(f"## {dname}: {info['n']:,} x {info['dim']}, {info['nq']:,} queries, {info['metric']}")
-        L.append("")
-        L.append(info["description"])
-        L.append("")
-        if info.get("schema"):
-            L.append("Schema: " + ", ".join(f"`{k}`: {v}" for k, v in info["schema"].items()))
-            L.append("")
-        for n in info.get("notes", []):
-            L.append(n)
-            L.append("")
-        L.append(f"### Build ({meta['build_threads']} threads)")
-        L.append("")
-        L.append("| method | build s | parameters |")
-        L.append("|---|---:|---|")
-        for nm, bd in d["builds"].items():
-            if bd.get("error"):
-                L.append(f"| {nm} | error: {bd['error']} | |")
-            else:
-                L.append(f"| {nm} | {bd['build_s']:.2f} | `{bd['params']}` |")
-        L.append("")
+        L.extend(dataset_md(dname, d, meta))
         methods = list(d["builds"].keys())
         L.append(f"### Best QPS at recall@10 >= {TARGET_RECALL}")
         L.append("")
@@ -1081,96 +1111,124 @@ def write_results_md(results, path=None):
                  + " | vecdex / best peer | vecdex plans | target |")
         L.append("|---|---|---:|" + "---:|" * len(methods) + "---:|---|---|")
         for r in d["buckets"]:
-            cells = []
-            for nm in methods:
-                c = _cell(r["best"].get(nm), info["nq"])
-                v = r["violations"].get(nm, 0)
-                if v:
-                    c += f" **{v} violations**"
-                if nm not in r["methods"]:
-                    c = "-"
-                cells.append(c)
+            cells = best_cells(r, methods, info["nq"])
             ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
             if r["best_peer"]:
                 ratio += f" ({r['best_peer']['method']})"
-            ex = r.get("explain", {}).get("vecdex")
-            if ex is None:
-                plans = "-"
-            elif "error" in ex:
-                plans = "error"
-            else:
-                plans = ", ".join(f"{k} {v}" for k, v in ex["plans"].items())
-                if ex.get("fallbacks"):
-                    plans += f"; fallback {ex['fallbacks']}"
+            plans = plans_cell(r.get("explain", {}).get("vecdex"))
             kind = "per query" if r["per_query"] else "shared"
             L.append(f"| {r['name']} | {kind} | {_sel(r)} | " + " | ".join(cells)
                      + f" | {ratio} | {plans} | {'met' if r['target_met'] else 'not met'} |")
         L.append("")
         L.extend(_synthetic_matrix(d["buckets"]))
-        L.append("### Buckets")
+        L.extend(buckets_md(d["buckets"]))
+        L.extend(sweeps_md(d["buckets"], info["nq"]))
+    return write_md(L, path)
+
+
+def dataset_md(dname, d, meta):
+    """A data set's heading, description, schema, notes and build table."""
+    info = d["info"]
+    L = [f"## {dname}: {info['n']:,} x {info['dim']}, {info['nq']:,} queries, {info['metric']}", "",
+         info["description"], ""]
+    if info.get("schema"):
+        L.append("Schema: " + ", ".join(f"`{k}`: {v}" for k, v in info["schema"].items()))
         L.append("")
-        for r in d["buckets"]:
-            s = r["selectivity"]
-            few = f"; {r['few_matches']} queries with fewer than {K} matches" if r.get("few_matches") else ""
-            L.append(f"- **{r['name']}** ({r['group']}): {r['description']}. Filter: `{r['template']}`. "
-                     f"Matching rows per query: mean {s['mean_rows']:,.1f}, min {s['min_rows']:,}, "
-                     f"max {s['max_rows']:,} (selectivity {_sel(r)}){few}.")
-            ex = r.get("explain", {})
-            for nm, e in ex.items():
-                if e and "error" not in e:
-                    md = "" if e.get("mean_distances") is None else f", mean distances computed {e['mean_distances']:,.0f}"
-                    mm = (f", **{e['match_count_mismatches']} match counts differ from the reference**"
-                          if e.get("match_count_mismatches") else "")
-                    at = "exact" if e["ef"] is None else f"ef={e['ef']}"
-                    L.append(f"  - {nm} explain ({at}, {e['nq']} queries): "
-                             + ", ".join(f"{k} {v}" for k, v in e["plans"].items())
-                             + f", fallbacks {e['fallbacks']}{md}{mm}")
-                elif e:
-                    L.append(f"  - {nm} explain: {e['error']}")
+    for n in info.get("notes", []):
+        L.append(n)
         L.append("")
-        L.append("### Sweeps: recall@10 / QPS per ef")
+    L.append(f"### Build ({meta['build_threads']} threads)")
+    L.append("")
+    L.append("| method | build s | parameters |")
+    L.append("|---|---:|---|")
+    for nm, bd in d["builds"].items():
+        if bd.get("error"):
+            L.append(f"| {nm} | error: {bd['error']} | |")
+        else:
+            L.append(f"| {nm} | {bd['build_s']:.2f} | `{bd['params']}` |")
+    L.append("")
+    return L
+
+
+def buckets_md(buckets):
+    """The bucket descriptions: filter, matching rows, the vecdex methods' explain summaries."""
+    L = ["### Buckets", ""]
+    for r in buckets:
+        s = r["selectivity"]
+        few = f"; {r['few_matches']} queries with fewer than {K} matches" if r.get("few_matches") else ""
+        L.append(f"- **{r['name']}** ({r['group']}): {r['description']}. Filter: `{r['template']}`. "
+                 f"Matching rows per query: mean {s['mean_rows']:,.1f}, min {s['min_rows']:,}, "
+                 f"max {s['max_rows']:,} (selectivity {_sel(r)}){few}.")
+        ex = r.get("explain", {})
+        for nm, e in ex.items():
+            if e and "error" not in e:
+                md = "" if e.get("mean_distances") is None else f", mean distances computed {e['mean_distances']:,.0f}"
+                mm = (f", **{e['match_count_mismatches']} match counts differ from the reference**"
+                      if e.get("match_count_mismatches") else "")
+                at = "exact" if e["ef"] is None else f"ef={e['ef']}"
+                L.append(f"  - {nm} explain ({at}, {e['nq']} queries): "
+                         + ", ".join(f"{k} {v}" for k, v in e["plans"].items())
+                         + f", fallbacks {e['fallbacks']}{md}{mm}")
+            elif e:
+                L.append(f"  - {nm} explain: {e['error']}")
+    L.append("")
+    return L
+
+
+def sweeps_md(buckets, nq_all):
+    """Per bucket, a table of recall@10 / QPS per ef and method, and the methods' errors."""
+    L = ["### Sweeps: recall@10 / QPS per ef", ""]
+    for r in buckets:
+        L.append(f"#### {r['name']}")
         L.append("")
-        for r in d["buckets"]:
-            L.append(f"#### {r['name']}")
+        ms = list(r["methods"].keys())
+        L.append("| ef | " + " | ".join(ms) + " |")
+        L.append("|---:|" + "---|" * len(ms))
+        efs = sorted({p["ef"] for m in ms for p in r["methods"][m]["points"] if p["ef"] is not None})
+        rows = [None] + efs if any(p["ef"] is None for m in ms for p in r["methods"][m]["points"]) else efs
+        for ef in rows:
+            line = ["exact" if ef is None else str(ef)]
+            for m in ms:
+                p = next((p for p in r["methods"][m]["points"] if p["ef"] == ef), None)
+                if p is None:
+                    line.append("")
+                    continue
+                t = f"{p['recall']:.4f} / {_qps(p['qps'])}"
+                if p["nq"] != nq_all:
+                    t += f" [{p['nq']}q]"
+                if p["violations"]:
+                    t += f" **{p['violations']} viol.**"
+                line.append(t)
+            L.append("| " + " | ".join(line) + " |")
+        stops = [f"{m}: {r['methods'][m]['stopped']}" for m in ms if r["methods"][m]["stopped"]
+                 and "error" in r["methods"][m]["stopped"]]
+        L.append("")
+        for s in stops:
+            L.append(f"- {s}")
+        if stops:
             L.append("")
-            ms = list(r["methods"].keys())
-            L.append("| ef | " + " | ".join(ms) + " |")
-            L.append("|---:|" + "---|" * len(ms))
-            efs = sorted({p["ef"] for m in ms for p in r["methods"][m]["points"] if p["ef"] is not None})
-            rows = [None] + efs if any(p["ef"] is None for m in ms for p in r["methods"][m]["points"]) else efs
-            for ef in rows:
-                line = ["exact" if ef is None else str(ef)]
-                for m in ms:
-                    p = next((p for p in r["methods"][m]["points"] if p["ef"] == ef), None)
-                    if p is None:
-                        line.append("")
-                        continue
-                    t = f"{p['recall']:.4f} / {_qps(p['qps'])}"
-                    if p["nq"] != info["nq"]:
-                        t += f" [{p['nq']}q]"
-                    if p["violations"]:
-                        t += f" **{p['violations']} viol.**"
-                    line.append(t)
-                L.append("| " + " | ".join(line) + " |")
-            stops = [f"{m}: {r['methods'][m]['stopped']}" for m in ms if r["methods"][m]["stopped"]
-                     and "error" in r["methods"][m]["stopped"]]
-            L.append("")
-            for s in stops:
-                L.append(f"- {s}")
-            if stops:
-                L.append("")
-    text = "\n".join(L) + "\n"
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-    return text
+    return L
 
 
 # --------------------------------------------------------------------------------------------
 # driver
 # --------------------------------------------------------------------------------------------
 
-def run(args):
+def load_dataset(dname, args, load_debian=load_debian, load_synthetic=load_synthetic):
+    if dname == "debian":
+        return load_debian(args.quick)
+    if dname == "synthetic":
+        return load_synthetic(10000 if args.quick else args.synthetic_n, 200 if args.quick else args.synthetic_nq,
+                              128, args.synthetic_metric)
+    raise SystemExit(f"unknown dataset {dname!r} (debian, synthetic)")
+
+
+def run(args, title="vecdex filtered-search benchmark", classes=None, load=load_dataset,
+        est_buckets=(("debian", 11), ("synthetic", 13)), summarize=summarize_bucket, target="vecdex",
+        after_build=None):
+    """The whole run: data sets (load(dname, args) -> FData with buckets), builds, bucket sweeps.
+    summarize(rec) fills a bucket's best points and `target`'s ratio; after_build(fd, built
+    methods, dataset record) may add to the record."""
     quick = args.quick
     mode = "quick" if quick else "full"
     threads = int(args.threads)
@@ -1179,9 +1237,9 @@ def run(args):
     budget = args.time_budget * 60 if args.time_budget else (100 if quick else 22 * 60)
     clock = Clock(budget, mode)
     names = [x.strip() for x in args.methods.split(",") if x.strip()]
-    log(f"vecdex filtered-search benchmark{' (quick)' if quick else ''}: {threads} search thread(s), "
+    log(f"{title}{' (quick)' if quick else ''}: {threads} search thread(s), "
         f"build threads {args.build_threads}, ef {ef_list}, best of {reps}, budget {budget / 60:.1f} min")
-    methods, unavailable = load_methods(names)
+    methods, unavailable = load_libs(names, classes or METHOD_CLASSES)
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
             "quick": quick, "threads": threads, "build_threads": args.build_threads, "ef": ef_list,
@@ -1191,17 +1249,11 @@ def run(args):
     results = {"meta": meta, "datasets": {}}
     dnames = [x.strip() for x in args.datasets.split(",") if x.strip()]
     bucket_re = args.buckets
-    est_buckets = {"debian": 11, "synthetic": 13}
+    est_buckets = dict(est_buckets)
     for di, dname in enumerate(dnames):
         log(f"== dataset {dname}")
         t = time.perf_counter()
-        if dname == "debian":
-            fd = load_debian(quick)
-        elif dname == "synthetic":
-            fd = load_synthetic(10000 if quick else args.synthetic_n, 200 if quick else args.synthetic_nq,
-                                128, args.synthetic_metric)
-        else:
-            raise SystemExit(f"unknown dataset {dname!r} (debian, synthetic)")
+        fd = load(dname, args)
         if bucket_re:
             import re
             fd.buckets = [b for b in fd.buckets if re.search(bucket_re, b.name)]
@@ -1221,6 +1273,8 @@ def run(args):
                 bd = {"error": f"{type(e).__name__}: {e}"}
                 log(f"  build {m.name}: ERROR {bd['error']}")
             dres["builds"][m.name] = bd
+        if after_build:
+            after_build(fd, ok, dres)
         for bi, b in enumerate(fd.buckets):
             left = len(fd.buckets) - bi + sum(est_buckets.get(x, 10) for x in dnames[di + 1:])
             point_s, method_s = clock.slices(left, len(dnames) - di - 1, len(ok))
@@ -1236,15 +1290,15 @@ def run(args):
             log(f"  -- bucket {b.name}: selectivity {_sel(rec)}, {'per-query' if b.per_query else 'shared'} "
                 f"filter (slices {point_s:.1f}s/{method_s:.1f}s)")
             rec["methods"] = bench_bucket(ok, fd, b, ef_list, reps, threads, point_s, method_s)
-            summarize_bucket(rec)
+            summarize(rec)
             rec["explain"] = {}
             for m in ok:
                 if m.name.startswith("vecdex"):
                     rec["explain"][m.name] = run_explain(m, fd, b, rec, threads)
-            ex = rec["explain"].get("vecdex") or {}
+            ex = rec["explain"].get(target) or {}
             log(f"     best@{TARGET_RECALL}: " + ", ".join(
                 f"{nm} {_cell(p, fd.nq)}" for nm, p in rec["best"].items())
-                + (f"; ratio {rec['ratio']:.2f}x" if rec["ratio"] else "; ratio -")
+                + (f"; {target} ratio {rec['ratio']:.2f}x" if rec["ratio"] else "; ratio -")
                 + (f"; plans {ex.get('plans')}" if ex else ""))
             dres["buckets"].append(rec)
             b.masks = None
@@ -1266,13 +1320,14 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def make_parser(doc, name, methods, quick_help):
+    """The command line shared by the filtered benchmarks; `name` names the outputs
+    (bench/RESULTS_{name}.md, bench/out/{name}_results.json)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke test: 10k rows, 200 queries, 5 ef values (< 2 min)")
+    ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--datasets", default="debian,synthetic", help="comma list: debian,synthetic")
-    ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma list of " + ",".join(ALL_METHODS))
+    ap.add_argument("--methods", default=",".join(methods), help="comma list of " + ",".join(methods))
     ap.add_argument("--buckets", default=None, help="regular expression: only buckets whose name matches")
     ap.add_argument("--threads", default="1", help="search threads for every method (default 1)")
     ap.add_argument("--build-threads", type=int, default=min(2, n_cpus()), help="build threads (default 2)")
@@ -1285,25 +1340,35 @@ def main(argv=None):
                     help="minutes for the whole run (default 22; quick 1.7); slow methods get query "
                          "prefixes or stop early to keep to it")
     ap.add_argument("--out", default=None,
-                    help="Markdown (default bench/RESULTS_filter.md; bench/out/RESULTS_filter_quick.md with --quick)")
+                    help=f"Markdown (default bench/RESULTS_{name}.md; bench/out/RESULTS_{name}_quick.md with --quick)")
     ap.add_argument("--json", default=None,
-                    help="raw results (default bench/out/filter_results.json; filter_results_quick.json with --quick)")
+                    help=f"raw results (default bench/out/{name}_results.json; {name}_results_quick.json with --quick)")
     ap.add_argument("--from-json", default=None, help="only re-render Markdown from this JSON file")
-    args = ap.parse_args(argv)
-    out = args.out or str(REPO / "bench" / ("out/RESULTS_filter_quick.md" if args.quick else "RESULTS_filter.md"))
+    return ap
+
+
+def run_and_write(args, name, run_fn, render):
+    """--from-json: render only; else run_fn(args) -> results, written as JSON and rendered."""
+    out = args.out or str(REPO / "bench" / (f"out/RESULTS_{name}_quick.md" if args.quick else f"RESULTS_{name}.md"))
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
-        print(write_results_md(results, out))
+        print(render(results, out))
         return 0
-    results = run(args)
-    js = args.json or str(REPO / "bench" / "out" / ("filter_results_quick.json" if args.quick else "filter_results.json"))
+    results = run_fn(args)
+    js = args.json or str(REPO / "bench" / "out" / (f"{name}_results_quick.json" if args.quick else f"{name}_results.json"))
     Path(js).parent.mkdir(parents=True, exist_ok=True)
     Path(js).write_text(json.dumps(results, indent=1, default=_json_default))
-    text = write_results_md(results, out)
+    text = render(results, out)
     print()
     print(text)
     log(f"wrote {out} and {js}")
     return 0
+
+
+def main(argv=None):
+    args = make_parser(__doc__, "filter", ALL_METHODS,
+                       "smoke test: 10k rows, 200 queries, 5 ef values (< 2 min)").parse_args(argv)
+    return run_and_write(args, "filter", run, write_results_md)
 
 
 if __name__ == "__main__":
