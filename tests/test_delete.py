@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -495,6 +496,7 @@ def test_searches_concurrent_with_deletes(kind):
     deleted_before = set()  # ids whose delete() returned before a search began
     lock = threading.Lock()
     errors = []
+    searches = [0]  # completed searches, all threads together
     done = threading.Event()
 
     def searcher(filtered):
@@ -505,6 +507,8 @@ def test_searches_concurrent_with_deletes(kind):
                 ids, _ = _search(index, queries, 10, ef=64, filter=field("g") < 3 if filtered else None,
                                  num_threads=1)
                 assert not (set(ids.ravel().tolist()) & gone)
+                with lock:
+                    searches[0] += 1
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -516,10 +520,19 @@ def test_searches_concurrent_with_deletes(kind):
             index.delete(part)
             with lock:
                 deleted_before.update(int(i) for i in part)
+                start = searches[0]
+            # let a few searches run against this state before the next delete
+            deadline = time.monotonic() + 5.0
+            while not errors and time.monotonic() < deadline:
+                with lock:
+                    if searches[0] >= start + 3:
+                        break
+                time.sleep(0.001)
     finally:
         done.set()
         for t in threads:
             t.join()
     assert not errors, errors[0]
+    assert searches[0] >= 29 * 3
     assert len(index) == 100
     assert sorted(index.ids().tolist()) == sorted(int(i) for i in order[2900:])
