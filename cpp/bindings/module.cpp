@@ -258,10 +258,17 @@ PYBIND11_MODULE(_core, m) {
       .def("memory_usage", &IndexBase::memory_usage)
       .def("ids",
            [](const IndexBase& i) {
-             const auto& l = i.labels().labels();
+             const std::vector<label_t> l = i.live_ids();
              py::array_t<std::int64_t> out(l.size());
              for (std::size_t j = 0; j < l.size(); ++j) out.mutable_data()[j] = static_cast<std::int64_t>(l[j]);
              return out;
+           })
+      .def("delete",
+           [](IndexBase& i, const LabelArray& ids) {
+             if (ids.ndim() != 1) throw InvalidArgument("ids must be 1-D");
+             const std::size_t n = static_cast<std::size_t>(ids.shape(0));
+             py::gil_scoped_release nogil;
+             i.remove(ids.data(), n);
            })
       .def("get_vectors", [](const IndexBase& i, const LabelArray& ids) {
         if (ids.ndim() != 1) throw InvalidArgument("ids must be 1-D");

@@ -81,7 +81,35 @@ void IndexBase::train(const float* rows, std::size_t n) {
 
 std::size_t IndexBase::size() const {
   std::shared_lock<std::shared_mutex> g(rw_);
-  return labels_.size();
+  return labels_.size() - deleted_count_;
+}
+
+std::vector<label_t> IndexBase::live_ids() const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  std::vector<label_t> out;
+  out.reserve(labels_.size() - deleted_count_);
+  for (std::size_t r = 0; r < labels_.size(); ++r)
+    if (!deleted_count_ || !deleted_.test(r)) out.push_back(labels_.label(static_cast<node_t>(r)));
+  return out;
+}
+
+void IndexBase::remove(const label_t* ids, std::size_t n) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  if (n == 0) return;
+  std::vector<node_t> rows(n);
+  Bitset seen(labels_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!labels_.find(ids[i], &rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+    if (seen.test(rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
+    seen.set(rows[i]);
+  }
+  deleted_.grow(labels_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    deleted_.set(rows[i]);
+    labels_.remove(ids[i]);
+  }
+  deleted_count_ += n;
 }
 
 void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int num_threads,
@@ -110,6 +138,7 @@ void IndexBase::add(const float* rows, std::size_t n, const label_t* ids, int nu
   codes_->append(prepared.get(), n);
   if (full_) full_->append(prepared.get(), n);
   labels_.append(ids, n);
+  if (deleted_count_) deleted_.grow(labels_.size());
   index_new_rows(first, n, prepared.get(), num_threads);
   attributes_.append(attributes, n);
 }
@@ -150,7 +179,11 @@ AttributeBatch IndexBase::get_attributes(const label_t* ids, std::size_t n,
   return attributes_.get(rows.data(), n, fields);
 }
 
-Bitset IndexBase::filter_rows(const FilterNode& filter) const { return evaluate(attributes_, filter, labels_.size()); }
+Bitset IndexBase::filter_rows(const FilterNode& filter) const {
+  Bitset rows = evaluate(attributes_, filter, labels_.size());
+  exclude_deleted(rows);
+  return rows;
+}
 
 std::size_t IndexBase::filter_count(const FilterNode& filter) const {
   std::shared_lock<std::shared_mutex> g(rw_);
@@ -250,15 +283,18 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
     ids[i] = -1;
     distances[i] = std::numeric_limits<float>::infinity();
   }
-  const std::size_t rows = labels_.size();
+  const std::size_t rows = labels_.size(), live = rows - deleted_count_;
   if (params.plans)
     for (std::size_t q = 0; q < nq; ++q) {
       params.plans[q] = QueryPlan();
-      params.plans[q].matches = rows;
-      params.plans[q].kind = rows == 0 ? PlanKind::Empty : PlanKind::Graph;
+      params.plans[q].matches = live;
+      params.plans[q].kind = live == 0 ? PlanKind::Empty : PlanKind::Graph;
     }
-  if (nq == 0 || rows == 0) return;
-  if (!filter) return search_prepared(prepared.get(), nq, k, params, ids, distances);
+  if (nq == 0 || live == 0) return;
+  if (!filter) {
+    if (deleted_count_) return search_live_rows(prepared.get(), nq, k, params, ids, distances);
+    return search_prepared(prepared.get(), nq, k, params, ids, distances);
+  }
 
   // Queries run in consecutive stretches whose distinct filters' bitsets fit the budget, so a
   // batch with a different filter per query never holds one bitset per query of a large index.
@@ -296,6 +332,16 @@ void IndexBase::search(const float* queries, std::size_t nq, std::size_t k, cons
     per_query[q] = described[slot_of[f]];
   }
   flush(nq);
+}
+
+void IndexBase::search_live_rows(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                                 std::int64_t* ids, float* distances) const {
+  Bitset live(labels_.size(), true);
+  exclude_deleted(live);
+  const std::vector<QueryFilter> per_query(nq, QueryFilter{&live, labels_.size() - deleted_count_});
+  SearchParams p = params;
+  p.filters = per_query.data();
+  search_prepared(queries, nq, k, p, ids, distances);
 }
 
 void IndexBase::run_scan_tasks(const float* queries, const std::vector<ScanTask>& tasks, std::size_t k,
@@ -466,6 +512,7 @@ std::map<std::string, std::size_t> IndexBase::memory_usage() const {
   }
   m["ids"] = labels_.memory_bytes();
   m["attributes"] = attributes_.memory_bytes();
+  m["deleted"] = deleted_.memory_bytes();
   return m;
 }
 
@@ -486,13 +533,27 @@ void IndexBase::save(const std::string& path) const {
   codes_->write(w);
   if (full_) full_->write(w);
   attributes_.write(w);
+  if (deleted_count_) w.add_section(section::kDeleted, deleted_.words(), deleted_.word_count() * sizeof(std::uint64_t));
   write_sections(w);
   w.commit();
 }
 
 void IndexBase::load_common(const IndexFileReader& r, bool view) {
   const FileInfo& info = r.info();
-  labels_ = LabelMap(r.array<label_t>(section::kLabels, info.count, view));
+  deleted_ = Bitset();
+  deleted_count_ = 0;
+  if (r.has(section::kDeleted)) {
+    // Copied (it is small and changes with the next delete): one bit per row, none past the last.
+    const std::size_t words = static_cast<std::size_t>((info.count + 63) / 64);
+    const AlignedArray<std::uint64_t> a = r.array<std::uint64_t>(section::kDeleted, words, false);
+    if (info.count % 64 && (a[words - 1] >> (info.count % 64)) != 0)
+      throw FormatError("corrupt index file: section DELR marks rows past the last row");
+    Bitset deleted(static_cast<std::size_t>(info.count));
+    std::copy(a.data(), a.data() + words, deleted.mutable_words());
+    deleted_count_ = deleted.count();
+    if (deleted_count_) deleted_ = std::move(deleted);
+  }
+  labels_ = LabelMap(r.array<label_t>(section::kLabels, info.count, view), deleted_count_ ? &deleted_ : nullptr);
   codes_->read(r, info.count, view);
   if (full_) full_->read(r, info.count, view);
   attributes_.read(r, info.count, view);

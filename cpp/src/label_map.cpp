@@ -4,13 +4,17 @@
 
 namespace vecdex {
 
-LabelMap::LabelMap(AlignedArray<label_t> labels) : labels_(std::move(labels)) {
+LabelMap::LabelMap(AlignedArray<label_t> labels, const Bitset* deleted) : labels_(std::move(labels)) {
   rows_.reserve(labels_.size());
   for (std::size_t i = 0; i < labels_.size(); ++i) {
     const label_t id = labels_[i];
-    if (id > kMaxLabel || !rows_.emplace(id, static_cast<node_t>(i)).second)
-      throw FormatError("corrupt index file: invalid or repeated id " + std::to_string(id));
+    if (id > kMaxLabel) throw FormatError("corrupt index file: invalid or repeated id " + std::to_string(id));
+    // Default ids continue after every id ever stored, deleted ones included, as they did
+    // before the index was saved.
     if (id + 1 > next_default_) next_default_ = id + 1;
+    if (deleted && deleted->test(i)) continue;
+    if (!rows_.emplace(id, static_cast<node_t>(i)).second)
+      throw FormatError("corrupt index file: invalid or repeated id " + std::to_string(id));
   }
 }
 

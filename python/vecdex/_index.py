@@ -154,6 +154,25 @@ class _BaseIndex:
         id_array = None if ids is None else as_ids(ids, rows.shape[0])
         self._native.add(rows, id_array, thread_count(num_threads), _check_attributes(attributes))
 
+    def delete(self, ids) -> None:
+        """Delete the vectors of `ids` (a 1-D array-like of ints, or one int); all or nothing.
+
+        Every id must be in the index and appear once, else ValueError naming the first bad id,
+        and nothing is deleted. Deleted vectors are never returned by search, ids(),
+        get_vectors() or get_attributes() again and len() stops counting them; their ids are
+        free, so adding one again stores a new vector. The rows stay in memory (and, in an
+        Index, in the graph, which searches still walk through) until the index is rebuilt.
+        """
+        arr = np.asarray(ids)
+        if arr.ndim > 1:
+            raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
+        # Deletion cannot be undone: floats (even integral ones) and booleans are refused rather
+        # than converted. An empty list (float64 to numpy) deletes nothing.
+        if arr.size and arr.dtype.kind not in "iuO":
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        arr = np.atleast_1d(arr)
+        self._native.delete(as_ids(arr, arr.shape[0]))
+
     @property
     def schema(self) -> dict:
         """Attribute fields and their types ('keyword', 'keywords', 'int', 'float', 'bool'), in declaration order."""
@@ -201,7 +220,7 @@ class _BaseIndex:
         return parts
 
     def ids(self) -> np.ndarray:
-        """The stored ids, in insertion order."""
+        """The ids of the vectors in the index (deleted ones left out), in insertion order."""
         return self._native.ids()
 
     def get_vectors(self, ids) -> np.ndarray:

@@ -62,7 +62,7 @@ class IndexBase {
 
   std::size_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
-  std::size_t size() const;
+  std::size_t size() const;  // live rows: deleted ones are not counted
   bool read_only() const { return codes_->is_view(); }
   Quantization quantization() const { return codes_->quantization(); }
   bool has_full_vectors() const { return full_vectors() != nullptr; }
@@ -75,6 +75,11 @@ class IndexBase {
   // the rows' attribute columns. Checks everything first, so a rejected call changes nothing.
   void add(const float* rows, std::size_t n, const label_t* ids, int num_threads,
            const AttributeBatch* attributes = nullptr);
+  // Deletes the rows of n ids (tombstones): every id must be live and given once, else
+  // InvalidArgument naming the first bad one, and nothing changes. A deleted row stays in storage
+  // (and in the HNSW graph, where it still routes walks) but is never returned, listed or
+  // counted again; its id is free, and adding it again makes a new row.
+  void remove(const label_t* ids, std::size_t n);
   // ids: n*k (-1 where fewer than k results), distances: n*k (+inf there).
   // `filter` (optional) restricts every query to the rows its tree matches; the trees are
   // evaluated under the same lock as the search, so rows added meanwhile cannot slip in.
@@ -84,7 +89,10 @@ class IndexBase {
   void save(const std::string& path) const;
   virtual std::map<std::string, std::size_t> memory_usage() const;
 
+  // Every row's id, deleted rows included (row -> id); live_ids() for what the index holds.
   const LabelMap& labels() const { return labels_; }
+  // The ids of the live rows, in row (insertion) order.
+  std::vector<label_t> live_ids() const;
 
   // Attributes. Declares fields (all or none: InvalidArgument when one is redeclared with
   // another type).
@@ -95,7 +103,7 @@ class IndexBase {
   // Values of `fields` (every field when empty) for `ids`; InvalidArgument for an absent id or
   // an unknown field.
   AttributeBatch get_attributes(const label_t* ids, std::size_t n, const std::vector<std::string>& fields) const;
-  // The rows matching a filter. Takes no lock: the caller holds rw_ (shared), as search() does.
+  // The live rows matching a filter. Takes no lock: the caller holds rw_ (shared), as search() does.
   Bitset filter_rows(const FilterNode& filter) const;
   // The same under the shared lock: how many rows match, and their ids in row order.
   std::size_t filter_count(const FilterNode& filter) const;
@@ -152,6 +160,16 @@ class IndexBase {
   void run_scan_tasks(const float* queries, const std::vector<ScanTask>& tasks, std::size_t k, std::size_t pool,
                       int threads, std::int64_t* ids, float* distances, QueryPlan* plans, SearchStats* stats) const;
 
+  // Deleted rows, as searches see them. exclude_deleted: clears them from a set of rows (a
+  // filter's, so match counts and plans see only live rows). search_live_rows: an unfiltered
+  // search on an index with deletions, run as a filtered one whose filter (shared by every
+  // query) is the live rows. Both under the caller's shared lock.
+  void exclude_deleted(Bitset& rows) const {
+    if (deleted_count_) rows.and_not(deleted_);
+  }
+  void search_live_rows(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
+                        std::int64_t* ids, float* distances) const;
+
   // Copies rows into the stored space (checked finite, normalised for cosine); `what` names
   // them in errors.
   std::unique_ptr<float[]> prepare_rows(const float* rows, std::size_t n, const char* what) const;
@@ -163,6 +181,9 @@ class IndexBase {
   std::unique_ptr<FloatStore> full_;   // float32 rows beside quantised codes, when kept
   LabelMap labels_;
   AttributeStore attributes_;  // one entry per row, like labels_
+  // Deleted rows: empty until the first deletion, then one bit per row (grown by add()).
+  Bitset deleted_;
+  std::size_t deleted_count_ = 0;
   mutable std::shared_mutex rw_;
 };
 

@@ -1,9 +1,11 @@
 // User ids of the rows: row -> id in an array (saved, memory-mappable) and id -> row in a hash
-// map rebuilt on load.
+// map rebuilt on load. Deleted rows keep their id in the array (an id may then appear there more
+// than once: deleted, then added again) but are absent from the map.
 #pragma once
 
 #include <unordered_map>
 
+#include "vecdex/attributes/bitset.h"
 #include "vecdex/common.h"
 #include "vecdex/storage/aligned_array.h"
 
@@ -12,9 +14,11 @@ namespace vecdex {
 class LabelMap {
  public:
   LabelMap() = default;
-  explicit LabelMap(AlignedArray<label_t> labels);  // throws FormatError on duplicates
+  // `deleted` (optional, one bit per row): rows left out of the id -> row map. Throws
+  // FormatError when two live rows share an id.
+  explicit LabelMap(AlignedArray<label_t> labels, const Bitset* deleted = nullptr);
 
-  std::size_t size() const { return labels_.size(); }
+  std::size_t size() const { return labels_.size(); }  // rows, deleted ones included
   label_t label(node_t row) const { return labels_[row]; }
   const AlignedArray<label_t>& labels() const { return labels_; }
   bool contains(label_t id) const { return rows_.count(id) != 0; }
@@ -26,6 +30,8 @@ class LabelMap {
   // Throws InvalidArgument naming the first id that is out of range, repeated, or present.
   void check_new(const label_t* ids, std::size_t n) const;
   void append(const label_t* ids, std::size_t n);
+  // Drops a (present) id from the id -> row map; its row keeps the id in labels().
+  void remove(label_t id) { rows_.erase(id); }
   std::size_t memory_bytes() const;
 
  private:

@@ -20,6 +20,12 @@ class Bitset final : public RowPredicate {
   }
 
   std::size_t size() const { return rows_; }
+  // Grows to `rows` (new rows unset); never shrinks.
+  void grow(std::size_t rows) {
+    if (rows <= rows_) return;
+    rows_ = rows;
+    words_.resize((rows + 63) / 64, 0ull);
+  }
   std::size_t word_count() const { return words_.size(); }
   const std::uint64_t* words() const { return words_.data(); }
   std::uint64_t* mutable_words() { return words_.data(); }

@@ -45,6 +45,7 @@ constexpr std::uint32_t kSQRanges = fourcc('Q', 'S', 'Q', 'R');      // f32 offs
 constexpr std::uint32_t kSQRowTerms = fourcc('Q', 'S', 'Q', 'T');    // f32 per-row squared norm
 constexpr std::uint32_t kAttrDirectory = fourcc('A', 'T', 'T', 'S');  // attribute fields and where their arrays lie
 constexpr std::uint32_t kAttrData = fourcc('A', 'T', 'T', 'D');       // attribute arrays, each 64-byte aligned
+constexpr std::uint32_t kDeleted = fourcc('D', 'E', 'L', 'R');        // u64 words: bit r set when row r is deleted
 }  // namespace section
 
 struct FileInfo {
