@@ -309,3 +309,31 @@ def test_empty_and_tiny_indexes():
     ids, _ = index.search(np.eye(4, dtype=np.float32), k=5, filter=field("x").between(2, 3), plan="range_graph")
     assert sorted(set(ids[ids >= 0].tolist())) == [1, 2]
     assert ((ids >= 0).sum(axis=1) == 2).all()
+
+
+def test_deletes_respected():
+    """Deleted rows never come back from a range search (walk, delta scan or fall-back), and the
+    answer matches brute force over the live rows in range, before and after optimize()."""
+    n = 5000
+    base = _clustered(n + 300, 16, seed=21)
+    values = np.random.default_rng(21).integers(0, 500, size=n + 300)
+    index = _build(base[:n], values[:n].tolist())
+    index.add(base[n:], ids=np.arange(n, n + 300), attributes={"x": values[n:].tolist(), "tag": ["a"] * 300})
+    queries = base[::50][:60] + 0.02
+    rng = np.random.default_rng(22)
+    gone = rng.choice(n + 300, 1500, replace=False)
+    # the queries' own near-duplicates among them, in the built part and in the delta
+    gone = np.unique(np.concatenate([gone, np.arange(0, n + 300, 50)[:60]]))
+    index.delete(gone)
+    live = np.ones(n + 300, bool)
+    live[gone] = False
+    for step in ("before", "after"):
+        for lo, hi in [(0, 120), (200, 210), (0, 499), (480, 499)]:
+            mask = (values >= lo) & (values <= hi) & live
+            for plan in ("auto", "range_graph"):
+                ids, _ = index.search(queries, k=K, ef=80, filter=field("x").between(lo, hi), plan=plan)
+                assert live[ids[ids >= 0]].all() and mask[ids[ids >= 0]].all()
+                assert ((ids >= 0).sum(axis=1) == min(K, int(mask.sum()))).all()
+                want, _ = _exact(base, queries, np.broadcast_to(mask, (len(queries), n + 300)), K)
+                assert _recall(ids, want) >= 0.95, (step, lo, hi, plan)
+        index.optimize()

@@ -338,7 +338,10 @@ void IndexBase::search_live_rows(const float* queries, std::size_t nq, std::size
                                  std::int64_t* ids, float* distances) const {
   Bitset live(labels_.size(), true);
   exclude_deleted(live);
-  const std::vector<QueryFilter> per_query(nq, QueryFilter{&live, labels_.size() - deleted_count_});
+  QueryFilter all_live;
+  all_live.rows = &live;
+  all_live.matches = labels_.size() - deleted_count_;
+  const std::vector<QueryFilter> per_query(nq, all_live);
   SearchParams p = params;
   p.filters = per_query.data();
   search_prepared(queries, nq, k, p, ids, distances);
