@@ -16,6 +16,10 @@ namespace {
 constexpr std::uint64_t kRangeFormatVersion = 1;
 constexpr std::uint64_t kRangeSeed = 0x52616e6765496478ull;  // "RangeIdx"
 
+// Spans under this many leaf segments have their ragged ends (pieces smaller than a leaf) scored
+// row by row: there those rows are a good share of the range.
+constexpr std::size_t kSmallSpanLeaves = 4;
+
 using MinHeap = std::priority_queue<Neighbor, std::vector<Neighbor>, std::greater<Neighbor>>;
 
 std::uint32_t section_id(char kind, std::size_t i) { return fourcc('R', 'N', kind, char('0' + i)); }
@@ -299,15 +303,17 @@ std::vector<Neighbor> RangeIndex::search(QueryDistance& qd, VisitedSet& visited,
   std::vector<float> d;
   std::uint32_t buf[256];  // M <= 256
   fresh.reserve(2 * std::max(M_, top.max_links(0)));
-  // Seeds: the middle of every piece of the span's decomposition into aligned segments with a
-  // graph (each piece's graph is navigable from anywhere in it), every row of the pieces too
-  // small for one (under 2^kRangeLeafLog2 rows at each end of the span), and the HNSW entry
-  // when it is in range.
+  // Seeds: the middle of every piece of the span's decomposition into aligned segments (a piece
+  // with a graph is navigable from anywhere in it; the pieces too small for one, under
+  // 2^kRangeLeafLog2 rows at each end of the span, are reached through the larger segments'
+  // links, or in a span of a few leaves scored whole), and the HNSW entry when it is in range.
+  const bool small_span = span.size() < kSmallSpanLeaves << kRangeLeafLog2;
   for (std::size_t p = span.lo; p < span.hi;) {
     int j = top_log2_;
     while (j > 0 && ((p & ((std::size_t(1) << j) - 1)) != 0 || p + (std::size_t(1) << j) > span.hi)) --j;
     const std::size_t len = std::size_t(1) << j;
-    for (std::size_t q = j < kRangeLeafLog2 ? p : p + len / 2; q < (j < kRangeLeafLog2 ? p + len : p + len / 2 + 1); ++q) {
+    const bool every_row = j < kRangeLeafLog2 && small_span;
+    for (std::size_t q = every_row ? p : p + len / 2; q < (every_row ? p + len : p + len / 2 + 1); ++q) {
       const node_t row = order_[q];
       if (!visited.visited(row)) {
         visited.mark(row);
