@@ -93,10 +93,7 @@ std::vector<label_t> IndexBase::live_ids() const {
   return out;
 }
 
-void IndexBase::remove(const label_t* ids, std::size_t n) {
-  std::unique_lock<std::shared_mutex> g(rw_);
-  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
-  if (n == 0) return;
+std::vector<node_t> IndexBase::distinct_rows_of(const label_t* ids, std::size_t n) const {
   std::vector<node_t> rows(n);
   Bitset seen(labels_.size());
   for (std::size_t i = 0; i < n; ++i) {
@@ -104,6 +101,14 @@ void IndexBase::remove(const label_t* ids, std::size_t n) {
     if (seen.test(rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
     seen.set(rows[i]);
   }
+  return rows;
+}
+
+void IndexBase::remove(const label_t* ids, std::size_t n) {
+  std::unique_lock<std::shared_mutex> g(rw_);
+  if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
+  if (n == 0) return;
+  const std::vector<node_t> rows = distinct_rows_of(ids, n);
   deleted_.grow(labels_.size());
   for (std::size_t i = 0; i < n; ++i) {
     deleted_.set(rows[i]);
@@ -158,13 +163,7 @@ Schema IndexBase::schema() const {
 void IndexBase::update_attributes(const label_t* ids, std::size_t n, const AttributeBatch& batch) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
-  std::vector<node_t> rows(n);
-  Bitset seen(labels_.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!labels_.find(ids[i], &rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
-    if (seen.test(rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
-    seen.set(rows[i]);
-  }
+  const std::vector<node_t> rows = distinct_rows_of(ids, n);
   attributes_.check(batch, n);
   attributes_.assign(rows.data(), n, batch);
   attributes_updated(rows.data(), n, batch);

@@ -3,27 +3,20 @@ from before the version-4 layout (several centroids) still open.
 
 They were written by vecdex at commit 31eaf16 (the last with version 3):
     git worktree add /tmp/old 31eaf16 && (build it) && PYTHONPATH=<that build> python tests/data/make_rabitq_v3.py
-The data are those of the version-2 files (`rabitq_v3_data()` below, which the test calls too).
+The data and cases are those of the version-2 files (make_rabitq_v2.py).
 """
+import sys
 from pathlib import Path
 
-import numpy as np
-
-
-def rabitq_v3_data():
-    rng = np.random.default_rng(20261122)
-    base = rng.standard_normal((80, 24)).astype(np.float32)
-    base[:40] += 3.0  # two clusters, so the centroid is not at the origin
-    return base
-
-
-CASES = [("flat", "rabitq1", "l2"), ("hnsw", "rabitq4", "cosine"), ("flat", "rabitq8", "ip")]
+sys.path.insert(0, str(Path(__file__).parent))
+from make_rabitq_v2 import CASES, rabitq_v2_data  # noqa: E402  (same data and cases, newer format)
 
 
 def main():
+    import numpy as np
     import vecdex
 
-    base = rabitq_v3_data()
+    base = rabitq_v2_data()
     here = Path(__file__).parent
     for kind, quant, metric in CASES:
         cls = vecdex.FlatIndex if kind == "flat" else vecdex.Index
