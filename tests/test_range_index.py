@@ -149,7 +149,7 @@ def test_planner_chooses_by_span():
     values = list(range(n))
     index = _build(base, values)
     q = base[:5]
-    plan_of = lambda lo, hi: {p["plan"] for p in index.search(q, k=K, filter=field("x").between(lo, hi),
+    plan_of = lambda lo, hi: {p["plan"] for p in index.search(q, k=K, ef=32, filter=field("x").between(lo, hi),
                                                                 explain=True)[2]}
     assert plan_of(0, 20) == {"exact_scan"}          # a few rows: scanned
     assert plan_of(1000, 2499) == {"range_graph"}    # a quarter: the range index
@@ -160,7 +160,7 @@ def test_planner_chooses_by_span():
 
 def test_range_combined_with_other_predicates():
     """A range and-ed with a keyword predicate: the range index walks, the rest is checked."""
-    n = 8000
+    n = 20000
     base = _clustered(n, 16, seed=2)
     rng = np.random.default_rng(2)
     values = rng.integers(0, 1000, size=n)

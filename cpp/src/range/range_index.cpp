@@ -344,7 +344,7 @@ std::vector<Neighbor> RangeIndex::search(QueryDistance& qd, VisitedSet& visited,
     ++plan.expansions;
     // Top-down, as iRangeGraph does: the larger segments' links reach across the range (kept when
     // inside it), the covering segment's links are all inside; at most 2M rows per expansion (more
-  // changed neither recall nor work at ef 64-1024 on 8,000 clustered rows with spans of 10-50%).
+    // changed neither recall nor work at ef 64-1024 on 8,000 clustered rows with spans of 10-50%).
     const std::size_t cap = 2 * M_;
     for (int level = top_log2_; level >= j && fresh.size() < cap; --level) {
       if (level == top_log2_) {  // the root: the HNSW graph's level 0, links by row
