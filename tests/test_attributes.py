@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vecdex
+from vdx_file import rewrite, sections
 
 TYPES = ("keyword", "keywords", "int", "float", "bool")
 WORDS = ("a", "b", "c", "dé")
@@ -520,8 +520,8 @@ def test_files_without_attributes_load(tmp_path):
     idx = vecdex.FlatIndex(dim=2)
     idx.add(np.eye(2, dtype=np.float32))
     idx.save(tmp_path / "plain.vdx")
-    sections = _sections((tmp_path / "plain.vdx").read_bytes())
-    assert b"ATTS" not in sections and b"ATTD" not in sections
+    present = sections((tmp_path / "plain.vdx").read_bytes())
+    assert b"ATTS" not in present and b"ATTD" not in present
     back = vecdex.load(tmp_path / "plain.vdx")
     assert back.schema == {}
     back.add(np.eye(2, dtype=np.float32), ids=[5, 6], attributes={"a": ["x", "y"]})
@@ -544,34 +544,9 @@ def test_empty_schema_declared_only(tmp_path):
 # --------------------------------------------------------------------------
 # corrupt files: rewrite a section with a valid checksum, so the content checks must catch it
 # --------------------------------------------------------------------------
-def _sections(blob):
-    count, = struct.unpack_from("<I", blob, 40)
-    table, = struct.unpack_from("<Q", blob, 48)
-    out = {}
-    for i in range(count):
-        sid, crc, off, length = struct.unpack_from("<4sIQQ", blob, table + 32 * i)
-        out[sid] = (off, length, table + 32 * i)
-    return out
-
-
-def _rewrite(blob, sid, new_bytes):
-    """Replace section `sid` (same length) and fix every checksum."""
-    blob = bytearray(blob)
-    secs = _sections(blob)
-    off, length, entry = secs[sid]
-    assert len(new_bytes) == length
-    blob[off:off + length] = new_bytes
-    struct.pack_into("<I", blob, entry + 4, zlib.crc32(bytes(new_bytes)) & 0xFFFFFFFF)
-    count, = struct.unpack_from("<I", blob, 40)
-    table, = struct.unpack_from("<Q", blob, 48)
-    struct.pack_into("<I", blob, 44, zlib.crc32(bytes(blob[table:table + 32 * count])) & 0xFFFFFFFF)
-    struct.pack_into("<I", blob, 60, zlib.crc32(bytes(blob[:60])) & 0xFFFFFFFF)
-    return bytes(blob)
-
-
 def _directory(blob):
     """{field: (type, aux, [(offset, bytes), ...], position of the field's rows-independent entries)}."""
-    off, length, _ = _sections(blob)[b"ATTS"]
+    off, length, _ = sections(blob)[b"ATTS"]
     d = blob[off:off + length]
     version, nfields, rows = struct.unpack_from("<IIQ", d, 0)
     pos = 16
@@ -592,16 +567,16 @@ def _directory(blob):
 def _patch_data(blob, field, array_no, fmt, index, value):
     _, fields = _directory(blob)
     aoff, alen = fields[field][2][array_no]
-    off, length, _ = _sections(blob)[b"ATTD"]
+    off, length, _ = sections(blob)[b"ATTD"]
     data = bytearray(blob[off:off + length])
     struct.pack_into(fmt, data, aoff + index * struct.calcsize(fmt), value)
-    return _rewrite(blob, b"ATTD", data)
+    return rewrite(blob, b"ATTD", data)
 
 
 def _read_data(blob, field, array_no, fmt):
     _, fields = _directory(blob)
     aoff, alen = fields[field][2][array_no]
-    off, _, _ = _sections(blob)[b"ATTD"]
+    off, _, _ = sections(blob)[b"ATTD"]
     n = alen // struct.calcsize(fmt)
     return list(struct.unpack_from("<%d%s" % (n, fmt[-1]), blob, off + aoff))
 
@@ -641,20 +616,20 @@ def _corrupt_cases(blob):
     d, fields = _directory(blob)
     d2 = bytearray(d)
     struct.pack_into("<Q", d2, 8, 9)
-    yield "rows", _rewrite(blob, b"ATTS", d2)
+    yield "rows", rewrite(blob, b"ATTS", d2)
     d2 = bytearray(d)
     d2[d.index(b"section") + 7] = 9
-    yield "type", _rewrite(blob, b"ATTS", d2)
+    yield "type", rewrite(blob, b"ATTS", d2)
     d2 = bytearray(d)
     at = fields["size_kb"][3]
     struct.pack_into("<Q", d2, at + 16 + 8, 8)  # values array: 8 bytes instead of 64
-    yield "array length", _rewrite(blob, b"ATTS", d2)
+    yield "array length", rewrite(blob, b"ATTS", d2)
     d2 = bytearray(d)
     struct.pack_into("<Q", d2, at + 16, 1 << 40)  # values array: far outside
-    yield "array offset", _rewrite(blob, b"ATTS", d2)
+    yield "array offset", rewrite(blob, b"ATTS", d2)
     d2 = bytearray(d)
     struct.pack_into("<I", d2, 4, 0x7FFFFFFF)  # field count far beyond the directory
-    yield "field count", _rewrite(blob, b"ATTS", d2)
+    yield "field count", rewrite(blob, b"ATTS", d2)
 
 
 def test_corrupt_attribute_sections_rejected(saved, tmp_path):
@@ -671,7 +646,7 @@ def test_corrupt_attribute_sections_rejected(saved, tmp_path):
 
 def test_truncated_and_flipped_files_rejected(saved, tmp_path):
     path, blob = saved
-    off, length, _ = _sections(blob)[b"ATTD"]
+    off, length, _ = sections(blob)[b"ATTD"]
     p = tmp_path / "t.vdx"
     for bad in (blob[: off + length // 2], blob[:-7], blob[:off] + bytes([blob[off] ^ 1]) + blob[off + 1:]):
         p.write_bytes(bad)

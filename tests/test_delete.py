@@ -16,7 +16,6 @@ from __future__ import annotations
 import struct
 import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vecdex
+from vdx_file import rewrite, sections
 from vecdex import field
 from vecdex.filters import compile_filter
 
@@ -380,31 +380,6 @@ def test_delete_on_mmap_index_is_read_only(tmp_path, kind):
 # --------------------------------------------------------------------------
 # save / load / mmap
 # --------------------------------------------------------------------------
-def _sections(blob):
-    count, = struct.unpack_from("<I", blob, 40)
-    table, = struct.unpack_from("<Q", blob, 48)
-    out = {}
-    for i in range(count):
-        sid, crc, off, length = struct.unpack_from("<4sIQQ", blob, table + 32 * i)
-        out[sid] = (off, length, table + 32 * i)
-    return out
-
-
-def _rewrite(blob, sid, new_bytes):
-    """Replace section `sid` by new_bytes (at most its old length) and fix every checksum."""
-    blob = bytearray(blob)
-    off, length, entry = _sections(blob)[sid]
-    assert len(new_bytes) <= length
-    blob[off:off + len(new_bytes)] = new_bytes
-    struct.pack_into("<I", blob, entry + 4, zlib.crc32(bytes(new_bytes)) & 0xFFFFFFFF)
-    struct.pack_into("<Q", blob, entry + 16, len(new_bytes))
-    count, = struct.unpack_from("<I", blob, 40)
-    table, = struct.unpack_from("<Q", blob, 48)
-    struct.pack_into("<I", blob, 44, zlib.crc32(bytes(blob[table:table + 32 * count])) & 0xFFFFFFFF)
-    struct.pack_into("<I", blob, 60, zlib.crc32(bytes(blob[:60])) & 0xFFFFFFFF)
-    return bytes(blob)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("mmap", [False, True])
 def test_save_load_keeps_deletions(tmp_path, kind, mmap):
@@ -416,7 +391,7 @@ def test_save_load_keeps_deletions(tmp_path, kind, mmap):
     model.add(index, clustered(1, dim, seed=32), [victim], [0])
     path = tmp_path / "ix.vdx"
     index.save(path)
-    assert b"DELR" in _sections(path.read_bytes())
+    assert b"DELR" in sections(path.read_bytes())
     back = vecdex.load(path, mmap=mmap)
     assert len(back) == len(index) == int(model.live.sum())
     assert back.ids().tolist() == index.ids().tolist()
@@ -447,7 +422,7 @@ def test_save_load_keeps_deletions(tmp_path, kind, mmap):
 def test_no_deletions_no_section(tmp_path, kind):
     index, model, _ = _build(kind, "l2", 50, 4, 0.0, seed=1)
     index.save(tmp_path / "ix.vdx")
-    assert b"DELR" not in _sections((tmp_path / "ix.vdx").read_bytes())
+    assert b"DELR" not in sections((tmp_path / "ix.vdx").read_bytes())
     assert vecdex.load(tmp_path / "ix.vdx").ids().tolist() == model.ids.tolist()
 
 
@@ -462,13 +437,13 @@ def test_corrupt_deleted_section(tmp_path, kind, mmap):
     path = tmp_path / "ix.vdx"
     index.save(path)
     blob = path.read_bytes()
-    off, length, _ = _sections(blob)[b"DELR"]
+    off, length, _ = sections(blob)[b"DELR"]
     words = list(struct.unpack_from(f"<{length // 8}Q", blob, off))
     assert length == ((n + 1 + 63) // 64) * 8
     assert words[0] == 1 << 3 and words[1] == 1 << (70 - 64)
 
     def bad(new_words):
-        return _rewrite(blob, b"DELR", struct.pack(f"<{len(new_words)}Q", *new_words))
+        return rewrite(blob, b"DELR", struct.pack(f"<{len(new_words)}Q", *new_words), same_length=False)
 
     cases = {
         "short": bad(words[:-1]),

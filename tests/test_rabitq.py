@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import vecdex
+from vdx_file import section_bytes, sections
 from vecdex import _core
 from conftest import clustered, exact_distances, recall
 
@@ -388,15 +389,7 @@ def ivf_data():
 
 
 def _file_sections(blob):
-    import struct
-
-    count, = struct.unpack_from("<I", blob, 40)
-    table, = struct.unpack_from("<Q", blob, 48)
-    out = {}
-    for i in range(count):
-        sid, _crc, off, length = struct.unpack_from("<4sIQQ", blob, table + 32 * i)
-        out[sid] = blob[off:off + length]
-    return out
+    return {sid: section_bytes(blob, sid) for sid in sections(blob)}
 
 
 def _rabitq_params(blob):

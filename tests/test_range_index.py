@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vecdex
+from vdx_file import rewrite, section_bytes
 from vecdex import field
 
 K = 10
@@ -247,21 +248,22 @@ def test_save_load_round_trip(tmp_path, dup_index, mmap):
 
 
 def test_corrupt_range_sections_raise(tmp_path, dup_index):
+    """Range sections rewritten with valid checksums: the reader's own checks reject them."""
     _, _, index = dup_index
     path = tmp_path / "r.vdx"
     index.save(path)
-    blob = bytearray(path.read_bytes())
-    at = blob.find(b"RNL0")  # the section table entry
-    assert at > 0
-    import struct
-
-    off, length = struct.unpack_from("<QQ", blob, at + 8)
-    bad = bytearray(blob)
-    struct.pack_into("<I", bad, off + 4, 0xFFFFFF)  # a link past every position
-    (tmp_path / "bad.vdx").write_bytes(bytes(bad))
-    with pytest.raises(ValueError):
-        vecdex.load(tmp_path / "bad.vdx")
-    (tmp_path / "short.vdx").write_bytes(bytes(blob[: off + length // 2]))
+    blob = path.read_bytes()
+    links = bytearray(section_bytes(blob, b"RNL0"))
+    links[2:4] = (0xFFFF).to_bytes(2, "little")  # position 0's first link: far outside its segment
+    order = bytearray(section_bytes(blob, b"RNO0"))
+    order[0:4], order[4:8] = order[4:8], order[0:4]  # two rows swapped: the order is no longer sorted
+    keys = np.frombuffer(section_bytes(blob, b"RNK0"), np.int64).copy()
+    keys[-1] = keys[0] - 1
+    for sid, data in ((b"RNL0", bytes(links)), (b"RNO0", bytes(order)), (b"RNK0", keys.tobytes())):
+        (tmp_path / "bad.vdx").write_bytes(rewrite(blob, sid, data))
+        with pytest.raises(ValueError, match="range index"):
+            vecdex.load(tmp_path / "bad.vdx")
+    (tmp_path / "short.vdx").write_bytes(rewrite(blob, b"RNL0", bytes(links[:-2]), same_length=False))
     with pytest.raises(ValueError):
         vecdex.load(tmp_path / "short.vdx")
 

@@ -20,7 +20,8 @@ def rabitq_v2_data():
 CASES = [("flat", "rabitq1", "l2"), ("hnsw", "rabitq4", "cosine"), ("flat", "rabitq8", "ip")]
 
 
-def main():
+def write_files(tag):
+    """rabitq_<tag>_<kind>_<quant>_<metric>.vdx for every case, by the vecdex on the path."""
     import vecdex
 
     base = rabitq_v2_data()
@@ -29,8 +30,8 @@ def main():
         cls = vecdex.FlatIndex if kind == "flat" else vecdex.Index
         index = cls(dim=base.shape[1], metric=metric, quantization=quant, keep_full_vectors=(quant != "rabitq1"))
         index.add(base, np.arange(100, 100 + len(base)))
-        index.save(str(here / f"rabitq_v2_{kind}_{quant}_{metric}.vdx"))
+        index.save(str(here / f"rabitq_{tag}_{kind}_{quant}_{metric}.vdx"))
 
 
 if __name__ == "__main__":
-    main()
+    write_files("v2")

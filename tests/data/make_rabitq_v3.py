@@ -9,21 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from make_rabitq_v2 import CASES, rabitq_v2_data  # noqa: E402  (same data and cases, newer format)
-
-
-def main():
-    import numpy as np
-    import vecdex
-
-    base = rabitq_v2_data()
-    here = Path(__file__).parent
-    for kind, quant, metric in CASES:
-        cls = vecdex.FlatIndex if kind == "flat" else vecdex.Index
-        index = cls(dim=base.shape[1], metric=metric, quantization=quant, keep_full_vectors=(quant != "rabitq1"))
-        index.add(base, np.arange(100, 100 + len(base)))
-        index.save(str(here / f"rabitq_v3_{kind}_{quant}_{metric}.vdx"))
-
+from make_rabitq_v2 import write_files  # noqa: E402  (same data and cases, newer format)
 
 if __name__ == "__main__":
-    main()
+    write_files("v3")
