@@ -55,14 +55,20 @@ def test_token_lengths_match_tokenizer(bi_encoder):
     assert lens == [2, 3, 10, 256, 256]  # the last one truncated to max_length
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16, 64])
-def test_bi_encoder_matches_sentence_transformers(bi_encoder, st_model, batch_size):
-    # 1 to 254 content tokens (3 to 256 with [CLS]/[SEP]), plus empty and over-long texts,
-    # mixed so that most batches are padded
+@pytest.fixture(scope="module")
+def length_texts(st_model):
+    """64 texts of 1 to 254 content tokens (3 to 256 with [CLS]/[SEP]), plus empty and over-long
+    ones, mixed so that most batches are padded; and their torch embeddings."""
     counts = [2, 3, 4, 5, 8, 16, 17, 31, 32, 33, 64, 100, 127, 128, 129, 200, 255, 256, 257, 400, 1000]
     counts = counts + list(np.random.default_rng(1).integers(2, 257, size=64 - len(counts)))
-    texts = _texts_of_lengths(counts, seed=batch_size)
-    _assert_close(bi_encoder.encode(texts, batch_size=batch_size), _st(st_model, texts))
+    texts = _texts_of_lengths(counts, seed=7)
+    return texts, _st(st_model, texts)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16, 64])
+def test_bi_encoder_matches_sentence_transformers(bi_encoder, length_texts, batch_size):
+    texts, ref = length_texts
+    _assert_close(bi_encoder.encode(texts, batch_size=batch_size), ref)
 
 
 def test_bi_encoder_real_texts(bi_encoder, st_model, demo_texts):
@@ -150,7 +156,7 @@ def test_providers(bi_dir):
     with pytest.raises(ValueError, match="unknown provider"):
         TextEncoder(bi_dir, provider="tpu")
     if "CUDAExecutionProvider" not in available_providers():
-        with pytest.raises(RuntimeError, match="available: CPUExecutionProvider"):
+        with pytest.raises(RuntimeError, match=r"available: .*CPUExecutionProvider"):
             TextEncoder(bi_dir, provider="cuda")
         assert TextEncoder(bi_dir, provider="auto").providers == ["CPUExecutionProvider"]
 
@@ -211,17 +217,17 @@ def test_no_memory_growth(bi_dir):
 
     enc = TextEncoder(bi_dir, threads=2)
     rng = np.random.default_rng(0)
-    sizes = [(int(rng.integers(1, 17)), int(rng.integers(2, 129))) for _ in range(120)]
+    sizes = [(int(rng.integers(1, 9)), int(rng.integers(2, 129))) for _ in range(100)]
 
     def run(part):
         for b, n in part:
             enc.encode(_texts_of_lengths([n] * b, seed=n), batch_size=b)
 
-    run([(16, 128)] * 3 + sizes[:20])  # warm up, including the largest shape
+    run([(8, 128)] * 3 + sizes[:20])  # warm up, including the largest shape
     before = _rss_mb()
-    run(sizes[20:70])
+    run(sizes[20:60])
     mid = _rss_mb()
-    run(sizes[70:])
+    run(sizes[60:])
     after = _rss_mb()
     # bounded: no steady climb from the first half of the runs to the second
     assert after - before < 40, (before, mid, after)
@@ -329,19 +335,26 @@ def _torch_logits(cross_torch, pairs):
     return np.concatenate(out)
 
 
+@pytest.fixture(scope="module")
+def cross_pairs(cross_torch, demo_texts):
+    """Real (summary, several summaries) pairs, plus empty and over-long sides; torch logits."""
+    rng = np.random.default_rng(0)
+    queries = [demo_texts[i] for i in rng.integers(0, 2000, size=40)]
+    docs = [" ".join(demo_texts[j] for j in rng.integers(0, 2000, size=int(rng.integers(1, 12)))) for _ in range(40)]
+    pairs = list(zip(queries, docs)) + [("", ""), ("q " * 300, "short doc"), ("short q", "d " * 300)]
+    return pairs, _torch_logits(cross_torch, pairs)
+
+
 @pytest.mark.parametrize("batch_size", [1, 5, 32])
-def test_cross_encoder_matches_torch(cross_dir, cross_torch, demo_texts, batch_size):
+def test_cross_encoder_matches_torch(cross_dir, cross_pairs, batch_size):
     from vecdex.encoders import CrossEncoder
 
     ce = CrossEncoder(cross_dir, threads=2)
     assert ce.max_length == 128 and ce.num_labels == 1
-    rng = np.random.default_rng(batch_size)
-    queries = [demo_texts[i] for i in rng.integers(0, 2000, size=40)]
-    docs = [" ".join(demo_texts[j] for j in rng.integers(0, 2000, size=int(rng.integers(1, 12)))) for _ in range(40)]
-    pairs = list(zip(queries, docs)) + [("", ""), ("q " * 300, "short doc"), ("short q", "d " * 300)]
+    pairs, ref = cross_pairs
     got = ce.score_pairs(pairs, batch_size=batch_size)
     assert got.dtype == np.float32 and got.shape == (len(pairs),)
-    np.testing.assert_allclose(got, _torch_logits(cross_torch, pairs), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
 
 
 def test_cross_encoder_api(cross_dir):
@@ -363,8 +376,9 @@ def test_cross_encoder_api(cross_dir):
         ce.score(["q"], ["d"])
     with pytest.raises(ValueError, match="activation"):
         ce.score("q", ["d"], activation="softmax")
-    with pytest.raises(ValueError, match="TextEncoder"):
-        from vecdex.encoders import TextEncoder
+    from vecdex.encoders import TextEncoder
+
+    with pytest.raises(ValueError, match="cross-encoder export: load it with CrossEncoder"):
         TextEncoder(cross_dir)
 
 
@@ -381,7 +395,7 @@ def test_quantize_int8(bi_dir, demo_texts, tmp_path):
     assert not (tmp_path / "refused").exists() and not list(tmp_path.iterdir())
     rep = quantize_int8(bi_dir, tmp_path / "int8", samples, queries, min_cosine=0.95, min_overlap=0.5)
     assert 0.95 <= rep["cosine_mean"] <= 1 and 0.5 <= rep["topk_overlap"] <= 1 and rep["k"] == 10
-    assert rep["int8_bytes"] < rep["fp32_bytes"] / 3
+    assert rep["int8_bytes"] < rep["fp32_bytes"] * 0.7  # the 47 MB word embeddings stay float32
     assert read_config(tmp_path / "int8")["quantization"] == "int8"
     q = TextEncoder(tmp_path / "int8", threads=2)
     assert q.encode(["hello"]).shape == (1, 384) and q.identity()["quantization"] == "int8"

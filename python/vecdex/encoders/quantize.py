@@ -59,13 +59,15 @@ def quality_report(fp32, int8, sample_texts, queries=None, k: int = 10, batch_si
 
 def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine: float | None = None,
                   min_overlap: float | None = None, k: int = 10, per_channel: bool = True,
-                  threads: int | None = None, overwrite: bool = False) -> dict:
+                  op_types=("MatMul", "Attention"), threads: int | None = None, overwrite: bool = False) -> dict:
     """Quantise the bi-encoder export in `model_dir` to int8 into `out_dir`, and return the report
     of quality_report() (plus file sizes and hashes).
 
     Raises QualityError (a ValueError, message with the numbers) and writes nothing when the mean
     cosine is below `min_cosine` or the top-k overlap below `min_overlap`. `out_dir` then loads
-    with TextEncoder like any export (its config says quantization "int8")."""
+    with TextEncoder like any export (its config says quantization "int8"). `op_types` are the
+    ONNX ops whose weights become int8 (the fused Attention's QKV projection included by default;
+    embeddings and layer norms stay float32)."""
     sample_texts = check_texts(sample_texts, "sample_texts")
     if not sample_texts:
         raise ValueError("sample_texts is empty: the quality check needs texts to compare on")
@@ -86,9 +88,13 @@ def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine:
     out = Path(out_dir)
     tmp = _export.make_tmp_dir(out)
     try:
+        onnx = require("onnx")
         qz.quantize_dynamic(str(model_dir / cfg["model_file"]), str(tmp / _export.MODEL_NAME),
                             weight_type=qz.QuantType.QInt8, per_channel=bool(per_channel),
-                            op_types_to_quantize=["MatMul"])
+                            op_types_to_quantize=list(op_types),
+                            # the fused contrib ops (Attention, SkipLayerNormalization) have no
+                            # ONNX shape inference, so their outputs' type is given here
+                            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         shutil.copyfile(model_dir / _export.TOKENIZER_NAME, tmp / _export.TOKENIZER_NAME)
         qcfg = dict(cfg, model_file=_export.MODEL_NAME, quantization="int8",
                     model_sha256=_export.sha256_file(tmp / _export.MODEL_NAME), fp32_sha256=cfg["model_sha256"])
