@@ -399,6 +399,9 @@ def test_quantize_int8(bi_dir, demo_texts, tmp_path):
     assert read_config(tmp_path / "int8")["quantization"] == "int8"
     q = TextEncoder(tmp_path / "int8", threads=2)
     assert q.encode(["hello"]).shape == (1, 384) and q.identity()["quantization"] == "int8"
+    part = quantize_int8(bi_dir, tmp_path / "partial", samples[:50], exclude=("/output/dense",))
+    cfg = read_config(tmp_path / "partial")
+    assert cfg["int8_excluded_nodes"] == 12 and part["int8_bytes"] > rep["int8_bytes"]  # 6 layers x 2 kept fp32
     with pytest.raises(ValueError, match="already quantised"):
         quantize_int8(tmp_path / "int8", tmp_path / "again", samples)
     with pytest.raises(ValueError, match="empty"):

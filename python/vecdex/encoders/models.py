@@ -34,7 +34,7 @@ class _OnnxModel:
         self.tokenizer = Tokenizer(self.model_dir / _export.TOKENIZER_NAME, cfg["max_length"], cfg["pad_id"])
         self.session, self.providers = create_session(self.model_dir / cfg["model_file"], provider, threads, device_id)
         self._with_type_ids = "token_type_ids" in {i.name for i in self.session.get_inputs()}
-        self._run_options = run_options(self.providers)
+        self._run_options = run_options(self.providers, device_id)
 
     @property
     def name(self) -> str:
@@ -170,7 +170,7 @@ class CrossEncoder(_OnnxModel):
         tail = () if self.num_labels == 1 else (self.num_labels,)
         if not pairs:
             return np.zeros((0,) + tail, dtype=np.float32)
-        encodings = self.tokenizer.encode([tuple(p) for p in pairs], pairs=True)
+        encodings = self.tokenizer.encode([tuple(p) for p in pairs])
         scores = self._run(encodings, batch_size, progress, "scoring",
                            lambda logits, feeds: logits.astype(np.float32, copy=False))
         scores = scores.reshape((len(pairs),) + tail)

@@ -72,7 +72,7 @@ def session_options(threads=None):
     return so
 
 
-def run_options(provider_names):
+def run_options(provider_names, device_id: int = 0):
     """RunOptions that return the arenas' free memory to the system after every run.
 
     Without this an arena keeps every block it ever grew to; with batches of varying shapes that
@@ -81,7 +81,7 @@ def run_options(provider_names):
     ro = ort.RunOptions()
     devices = ["cpu:0"]
     if "CUDAExecutionProvider" in provider_names:
-        devices.append("gpu:0")
+        devices.append(f"gpu:{int(device_id)}")
     ro.add_run_config_entry("memory.enable_memory_arena_shrinkage", ";".join(devices))
     return ro
 

@@ -39,8 +39,8 @@ class Tokenizer:
         # transformers' truncation=True does), so a long query cannot make the pair an error.
         self._tok.enable_truncation(self.max_length, strategy="longest_first")
 
-    def encode(self, inputs, pairs: bool = False):
-        """Encodings of str inputs (or (a, b) tuples when pairs=True), with special tokens."""
+    def encode(self, inputs):
+        """Encodings of str inputs, or of (a, b) tuples as pairs, with special tokens."""
         if not inputs:
             return []
         return self._tok.encode_batch(inputs, add_special_tokens=True)
