@@ -24,18 +24,41 @@ class QualityError(ValueError):
         self.report = report
 
 
-def _topk(queries, base, k, exclude_self):
+def _similarities(queries, base, exclude_self):
     sims = queries @ base.T
     if exclude_self:
         np.fill_diagonal(sims, -np.inf)
-    part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return part
+    return sims
+
+
+def _topk(sims, k):
+    return np.argpartition(-sims, k - 1, axis=1)[:, :k]
+
+
+def topk_overlap(q32, base32, q8, base8, k, exclude_self=False, tol=1e-5):
+    """(tie-aware, by id) mean top-k overlap of the int8 model's neighbours with fp32's.
+
+    Tie-aware, as ann-benchmarks counts recall: an int8 neighbour is a hit when its fp32
+    similarity is within `tol` of the fp32 k-th best, so exact duplicates among the texts (many
+    package descriptions are) cannot count as misses just because the two models break the tie
+    differently. "By id" is the plain intersection of the two id sets."""
+    def unit(x):
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    s32 = _similarities(unit(q32), unit(base32), exclude_self)
+    a = _topk(s32, k)
+    b = _topk(_similarities(unit(q8), unit(base8), exclude_self), k)
+    kth = np.min(np.take_along_axis(s32, a, axis=1), axis=1)
+    tie_aware = np.mean(np.take_along_axis(s32, b, axis=1) >= kth[:, None] - tol)
+    by_id = np.mean([len(set(x) & set(y)) / k for x, y in zip(a.tolist(), b.tolist())])
+    return float(tie_aware), float(by_id)
 
 
 def quality_report(fp32, int8, sample_texts, queries=None, k: int = 10, batch_size: int = 32) -> dict:
     """Cosine of int8 vs fp32 embeddings of `sample_texts`, and the mean top-k overlap of the
     neighbours each model finds for `queries` among the samples (the samples themselves, minus
-    the query, when no queries are given)."""
+    the query, when no queries are given): tie-aware ("topk_overlap", which min_overlap checks)
+    and by id ("topk_id_overlap"); see topk_overlap()."""
     base32 = fp32.encode(sample_texts, batch_size=batch_size)
     base8 = int8.encode(sample_texts, batch_size=batch_size)
     n32 = np.linalg.norm(base32, axis=1) * np.linalg.norm(base8, axis=1)
@@ -46,14 +69,10 @@ def quality_report(fp32, int8, sample_texts, queries=None, k: int = 10, batch_si
                                                     int8.encode(queries, batch_size=batch_size))
     kk = min(int(k), len(sample_texts) - (1 if exclude_self else 0))
     if kk >= 1 and len(q32):
-        def unit(x):
-            return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        a = _topk(unit(q32), unit(base32), kk, exclude_self)
-        b = _topk(unit(q8), unit(base8), kk, exclude_self)
-        overlap = np.mean([len(set(x) & set(y)) / kk for x, y in zip(a.tolist(), b.tolist())])
-        rep.update({"k": kk, "n_queries": int(len(q32)), "topk_overlap": float(overlap)})
+        tie_aware, by_id = topk_overlap(q32, base32, q8, base8, kk, exclude_self)
+        rep.update({"k": kk, "n_queries": int(len(q32)), "topk_overlap": tie_aware, "topk_id_overlap": by_id})
     else:
-        rep.update({"k": kk, "n_queries": 0, "topk_overlap": None})
+        rep.update({"k": kk, "n_queries": 0, "topk_overlap": None, "topk_id_overlap": None})
     return rep
 
 
