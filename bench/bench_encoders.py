@@ -25,18 +25,11 @@ import os
 import sys
 
 
-def _early_threads(argv):
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "2"
-
+from early_threads import early_threads  # noqa: E402  (standard library only)
 
 # BLAS / OpenMP pools read these when first loaded: set them before numpy and torch come in.
-os.environ.setdefault("OMP_NUM_THREADS", _early_threads(sys.argv[1:]))
-os.environ.setdefault("MKL_NUM_THREADS", _early_threads(sys.argv[1:]))
+os.environ.setdefault("OMP_NUM_THREADS", early_threads(sys.argv[1:], "2"))
+os.environ.setdefault("MKL_NUM_THREADS", early_threads(sys.argv[1:], "2"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")

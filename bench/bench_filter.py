@@ -58,20 +58,12 @@ import os
 import sys
 
 
-def _early_threads(argv):
-    """--threads value, read before numpy is imported so that its BLAS uses that many threads."""
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "1"
-
+from early_threads import early_threads  # noqa: E402  (standard library only)
 
 # numpy's BLAS (the exact pre-filter's matrix products) must run at the same thread count as the
 # other methods; it reads these once, at load time.
 for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-    os.environ[_v] = _early_threads(sys.argv)
+    os.environ[_v] = early_threads(sys.argv, "1")
 
 import argparse  # noqa: E402
 import collections  # noqa: E402

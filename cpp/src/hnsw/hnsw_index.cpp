@@ -7,6 +7,7 @@
 #include <map>
 #include <queue>
 
+#include "vecdex/hnsw/neighbor_selection.h"
 #include "vecdex/search/planner.h"
 #include "vecdex/simd/prefetch.h"
 #include "vecdex/threading.h"
@@ -136,36 +137,25 @@ std::vector<Neighbor> HnswIndex::search_level(QueryDistance& qd, VisitedSet& vis
 }
 
 void HnswIndex::select_neighbors(std::vector<Neighbor>& candidates, std::size_t max_count) const {
-  if (candidates.size() <= max_count) return;
-  std::sort(candidates.begin(), candidates.end());
-  std::vector<Neighbor> kept;
-  kept.reserve(max_count);
   // Quantised stores decode a row before measuring from it, so they score a candidate against
   // all kept rows at once; float rows are cheap per pair and stop at the first closer one.
   const bool batch = codes_->quantization() != Quantization::None;
   std::vector<node_t> kept_ids;
   std::vector<float> d;
-  for (const Neighbor& c : candidates) {
-    if (kept.size() >= max_count) break;
+  select_diverse(candidates, max_count, [&](const Neighbor& c, const std::vector<Neighbor>& kept) {
+    if (!batch) {
+      for (const Neighbor& k : kept)
+        if (codes_->pair_distance(c.id, k.id) < c.distance) return false;
+      return true;
+    }
+    kept_ids.resize(kept.size());
+    d.resize(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) kept_ids[i] = kept[i].id;
+    codes_->pair_distances(c.id, kept_ids.data(), kept_ids.size(), d.data());
     bool diverse = true;
-    if (batch) {
-      d.resize(kept.size());
-      codes_->pair_distances(c.id, kept_ids.data(), kept_ids.size(), d.data());
-      for (float x : d) diverse &= !(x < c.distance);
-    } else {
-      for (const Neighbor& k : kept) {
-        if (codes_->pair_distance(c.id, k.id) < c.distance) {
-          diverse = false;
-          break;
-        }
-      }
-    }
-    if (diverse) {
-      kept.push_back(c);
-      kept_ids.push_back(c.id);
-    }
-  }
-  candidates.swap(kept);
+    for (float x : d) diverse &= !(x < c.distance);
+    return diverse;
+  });
 }
 
 void HnswIndex::link_back(node_t q, const std::vector<Neighbor>& neighbors, int level) {
@@ -648,6 +638,7 @@ void HnswIndex::attributes_updated(const node_t* rows, std::size_t n, const Attr
 std::vector<Neighbor> HnswIndex::search_range(QueryDistance& qd, VisitedSet& visited, node_t entry,
                                               const QueryFilter& f, std::size_t ef, QueryPlan& plan) const {
   std::vector<Neighbor> walk = f.range->search(qd, visited, graph_, entry, f.span, *f.rows, ef, plan);
+  if (!f.range->has_delta(f.rows->size())) return walk;
   TopK top(ef);
   for (const Neighbor& nb : walk) top.push(nb.distance, nb.id);
   plan.distances += f.range->scan_delta(qd, *f.rows, top);

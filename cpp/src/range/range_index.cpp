@@ -7,6 +7,7 @@
 #include <queue>
 #include <random>
 
+#include "vecdex/hnsw/neighbor_selection.h"
 #include "vecdex/simd/prefetch.h"
 #include "vecdex/threading.h"
 
@@ -193,21 +194,13 @@ void RangeIndex::build_level(int level, const Source& src) {
       std::vector<float> d;
       std::vector<Neighbor> found, pool;
       SegmentMarks marks;
-      // Keeps the most diverse of `cand` (sorted by distance from `base`), at most M.
+      // HNSW's heuristic on positions (candidates' ids here are positions, not rows).
       auto select = [&](std::vector<Neighbor>& cand) {
-        std::sort(cand.begin(), cand.end());
-        std::vector<Neighbor> kept;
-        for (const Neighbor& c : cand) {
-          if (kept.size() >= M) break;
-          bool diverse = true;
+        select_diverse(cand, M, [&](const Neighbor& c, const std::vector<Neighbor>& kept) {
           for (const Neighbor& k : kept)
-            if (store.pair_distance(order_[c.id], order_[k.id]) < c.distance) {
-              diverse = false;
-              break;
-            }
-          if (diverse) kept.push_back(c);
-        }
-        cand.swap(kept);
+            if (store.pair_distance(order_[c.id], order_[k.id]) < c.distance) return false;
+          return true;
+        });
       };
 #pragma omp for schedule(dynamic, 1)
       for (std::int64_t s = 0; s < static_cast<std::int64_t>(segments); ++s) {

@@ -93,8 +93,19 @@ void dot_block(const float* q, const float* base, std::size_t n, std::size_t d, 
   for (std::size_t i = 0; i < n; ++i) out[i] = dot(q, base + i * d, d);
 }
 
-// Four queries per row (see the AVX-512 version); the tail uses masked loads.
-void dot_batch4(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out) {
+// Four queries per row (see the AVX-512 version); the tail uses masked loads (zeros on both
+// sides add nothing to either sum).
+template <bool kL2>
+inline __m256 accumulate(__m256 acc, __m256 x, __m256 q) {
+  if constexpr (kL2) {
+    const __m256 t = _mm256_sub_ps(q, x);
+    return _mm256_fmadd_ps(t, t, acc);
+  } else {
+    return _mm256_fmadd_ps(x, q, acc);
+  }
+}
+template <bool kL2>
+void batch4(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out) {
   const float *q0 = queries[0], *q1 = queries[1], *q2 = queries[2], *q3 = queries[3];
   for (std::size_t r = 0; r < n; ++r) {
     const float* x = rows[r];
@@ -103,18 +114,18 @@ void dot_batch4(const float* const* queries, const float* const* rows, std::size
     std::size_t i = 0;
     for (; i + 8 <= d; i += 8) {
       const __m256 x0 = _mm256_loadu_ps(x + i);
-      a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q0 + i), a0);
-      a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q1 + i), a1);
-      a2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q2 + i), a2);
-      a3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q3 + i), a3);
+      a0 = accumulate<kL2>(a0, x0, _mm256_loadu_ps(q0 + i));
+      a1 = accumulate<kL2>(a1, x0, _mm256_loadu_ps(q1 + i));
+      a2 = accumulate<kL2>(a2, x0, _mm256_loadu_ps(q2 + i));
+      a3 = accumulate<kL2>(a3, x0, _mm256_loadu_ps(q3 + i));
     }
     if (i < d) {
       const __m256i m = tail_mask(d - i);
       const __m256 x0 = _mm256_maskload_ps(x + i, m);
-      a0 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(q0 + i, m), a0);
-      a1 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(q1 + i, m), a1);
-      a2 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(q2 + i, m), a2);
-      a3 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(q3 + i, m), a3);
+      a0 = accumulate<kL2>(a0, x0, _mm256_maskload_ps(q0 + i, m));
+      a1 = accumulate<kL2>(a1, x0, _mm256_maskload_ps(q1 + i, m));
+      a2 = accumulate<kL2>(a2, x0, _mm256_maskload_ps(q2 + i, m));
+      a3 = accumulate<kL2>(a3, x0, _mm256_maskload_ps(q3 + i, m));
     }
     out[4 * r + 0] = hsum(a0);
     out[4 * r + 1] = hsum(a1);
@@ -122,37 +133,11 @@ void dot_batch4(const float* const* queries, const float* const* rows, std::size
     out[4 * r + 3] = hsum(a3);
   }
 }
+void dot_batch4(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out) {
+  batch4<false>(queries, rows, n, d, out);
+}
 void l2sq_batch4(const float* const* queries, const float* const* rows, std::size_t n, std::size_t d, float* out) {
-  const float *q0 = queries[0], *q1 = queries[1], *q2 = queries[2], *q3 = queries[3];
-  for (std::size_t r = 0; r < n; ++r) {
-    const float* x = rows[r];
-    if (r + 2 < n) prefetch_l2_range(rows[r + 2], d * sizeof(float));
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    std::size_t i = 0;
-    for (; i + 8 <= d; i += 8) {
-      const __m256 x0 = _mm256_loadu_ps(x + i);
-      const __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q0 + i), x0), t1 = _mm256_sub_ps(_mm256_loadu_ps(q1 + i), x0);
-      const __m256 t2 = _mm256_sub_ps(_mm256_loadu_ps(q2 + i), x0), t3 = _mm256_sub_ps(_mm256_loadu_ps(q3 + i), x0);
-      a0 = _mm256_fmadd_ps(t0, t0, a0);
-      a1 = _mm256_fmadd_ps(t1, t1, a1);
-      a2 = _mm256_fmadd_ps(t2, t2, a2);
-      a3 = _mm256_fmadd_ps(t3, t3, a3);
-    }
-    if (i < d) {
-      const __m256i m = tail_mask(d - i);
-      const __m256 x0 = _mm256_maskload_ps(x + i, m);
-      const __m256 t0 = _mm256_sub_ps(_mm256_maskload_ps(q0 + i, m), x0), t1 = _mm256_sub_ps(_mm256_maskload_ps(q1 + i, m), x0);
-      const __m256 t2 = _mm256_sub_ps(_mm256_maskload_ps(q2 + i, m), x0), t3 = _mm256_sub_ps(_mm256_maskload_ps(q3 + i, m), x0);
-      a0 = _mm256_fmadd_ps(t0, t0, a0);
-      a1 = _mm256_fmadd_ps(t1, t1, a1);
-      a2 = _mm256_fmadd_ps(t2, t2, a2);
-      a3 = _mm256_fmadd_ps(t3, t3, a3);
-    }
-    out[4 * r + 0] = hsum(a0);
-    out[4 * r + 1] = hsum(a1);
-    out[4 * r + 2] = hsum(a2);
-    out[4 * r + 3] = hsum(a3);
-  }
+  batch4<true>(queries, rows, n, d, out);
 }
 
 const DistanceKernels kTable = {SimdLevel::AVX2, l2sq,      dot,       cosine,

@@ -67,6 +67,8 @@ class RangeIndex {
   // and join the delta.
   void mark_stale(const node_t* rows, std::size_t n);
   bool has_stale() const { return stale_count_ > 0; }
+  // Whether an index of `rows` rows has rows the walk cannot stand for (below).
+  bool has_delta(std::size_t rows) const { return rows > built_rows_ || stale_count_ > 0; }
   // Rows the walk cannot stand for: stale rows, and every row added after the build.
   bool in_delta(node_t row) const { return row >= built_rows_ || (stale_count_ && stale_.test(row)); }
 
