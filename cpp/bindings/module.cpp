@@ -10,6 +10,7 @@
 #include "quant_kernels_py.h"
 #include "pq_kernels_py.h"
 #include "rabitq_kernels_py.h"
+#include "cur_py.h"
 #include "vecdex/simd/dispatch.h"
 
 namespace py = pybind11;
@@ -206,6 +207,7 @@ PYBIND11_MODULE(_core, m) {
   register_quant_kernels(m);
   register_pq_kernels(m);
   register_rabitq_kernels(m);
+  register_cur(m);
 
   m.def("kernel_l2sq", [](const FloatArray& a, const FloatArray& b, const std::string& level) {
     return call_pair(kernels_named(level).l2sq, a, b);

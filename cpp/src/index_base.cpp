@@ -577,6 +577,8 @@ std::unique_ptr<IndexBase> load_index(const std::string& path, bool mmap) {
   switch (r.info().kind) {
     case IndexKind::Flat: return FlatIndex::load(r, mmap);
     case IndexKind::Hnsw: return HnswIndex::load(r, mmap);
+    case IndexKind::Cur:
+      throw InvalidArgument("'" + path + "' holds a CUR index: open it with vecdex.CURIndex.load()");
   }
   throw FormatError("corrupt index file '" + path + "': unknown index kind");
 }

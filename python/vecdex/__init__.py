@@ -13,9 +13,10 @@ from . import _core
 from ._index import QUANTIZATIONS, FlatIndex, Index, load
 from .filters import field
 from .text_index import TextIndex
+from .cur import CURIndex
 
 __version__ = "0.1.0"
-__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "field", "TextIndex", "simd_level",
+__all__ = ["Index", "FlatIndex", "load", "QUANTIZATIONS", "field", "TextIndex", "CURIndex", "simd_level",
            "available_simd_levels", "__version__"]
 
 

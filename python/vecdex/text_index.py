@@ -13,23 +13,18 @@ progress)`` and ``identity()`` works as the encoder (vecdex.encoders.TextEncoder
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 import warnings
 
 import numpy as np
 
 from ._index import Index, _BaseIndex
 from ._index import load as _load_index
+from ._sidecar import ids_digest as _ids_digest
+from ._sidecar import read_json, write_json_atomic
 
 SIDECAR_SUFFIX = ".texts.json"
 _FORMAT = 1
-
-
-def _ids_digest(ids: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(ids, dtype="<i8").tobytes()).hexdigest()
 
 
 def _check_query_texts(texts):
@@ -135,18 +130,7 @@ class TextIndex:
         ids = self.index.ids()
         doc = {"format": _FORMAT, "encoder": self.encoder.identity(), "n": int(len(ids)),
                "ids_sha256": _ids_digest(ids), "texts": [[i, t] for i, t in self._texts.items()]}
-        side = path + SIDECAR_SUFFIX
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(side) + ".tmp-", dir=os.path.dirname(os.path.abspath(side)))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, side)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_json_atomic(path + SIDECAR_SUFFIX, doc)
 
     @classmethod
     def load(cls, path, encoder, mmap: bool = False) -> "TextIndex":
@@ -155,10 +139,7 @@ class TextIndex:
         version, only warn) or when the sidecar does not belong to the index file."""
         path = os.fspath(path)
         side = path + SIDECAR_SUFFIX
-        if not os.path.exists(side):
-            raise FileNotFoundError(f"no text sidecar {side!r} beside the index (was it saved by TextIndex.save?)")
-        with open(side, encoding="utf-8") as f:
-            doc = json.load(f)
+        doc = read_json(side, "text sidecar (was the index saved by TextIndex.save?)")
         if doc.get("format") != _FORMAT:
             raise ValueError(f"{side!r}: unsupported sidecar format {doc.get('format')!r}")
         saved, mine = doc["encoder"], encoder.identity()

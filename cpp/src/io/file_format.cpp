@@ -37,6 +37,7 @@ const char* index_kind_name(IndexKind k) {
   switch (k) {
     case IndexKind::Flat: return "flat";
     case IndexKind::Hnsw: return "hnsw";
+    case IndexKind::Cur: return "cur";
   }
   return "unknown";
 }
@@ -182,7 +183,7 @@ FileInfo parse_header(const unsigned char* h, std::size_t file_size, const std::
   if (get<std::uint32_t>(h, 12) != kHeaderBytes) throw FormatError("corrupt index file '" + path + "': header size");
   FileInfo info;
   const std::uint32_t kind = get<std::uint32_t>(h, 16), metric = get<std::uint32_t>(h, 20);
-  if (kind != 1 && kind != 2) throw FormatError("corrupt index file '" + path + "': unknown index kind");
+  if (kind < 1 || kind > 3) throw FormatError("corrupt index file '" + path + "': unknown index kind");
   if (metric > 2) throw FormatError("corrupt index file '" + path + "': unknown metric");
   info.kind = static_cast<IndexKind>(kind);
   info.metric = static_cast<Metric>(metric);

@@ -22,7 +22,7 @@ constexpr std::uint32_t kHeaderBytes = 64;
 constexpr std::uint32_t kSectionEntryBytes = 32;
 constexpr std::uint64_t kSectionAlignment = 64;
 
-enum class IndexKind : std::uint32_t { Flat = 1, Hnsw = 2 };
+enum class IndexKind : std::uint32_t { Flat = 1, Hnsw = 2, Cur = 3 };
 const char* index_kind_name(IndexKind k);
 
 constexpr std::uint32_t fourcc(char a, char b, char c, char d) {
