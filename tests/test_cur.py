@@ -490,3 +490,33 @@ def test_bad_scorer_outputs(bad):
     index.scorer = bad
     with pytest.raises((ValueError, TypeError), match="scorer"):
         index.search(41, k=3, budget=10)
+
+
+class CountingEncoder:
+    dim = 4
+
+    def __init__(self):
+        self.encoded = 0
+
+    def encode(self, texts, batch_size=32):
+        self.encoded += len(texts)
+        return np.array([[len(t), t.count("a"), t.count("b"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_dual_encoder_encodes_each_item_once():
+    enc = CountingEncoder()
+    texts = ["a", "ab", "bbb", "aab", "b"]
+
+    def scorer(query, items):
+        return np.array([float(t.count(query)) for t in items])
+
+    index = vecdex.CURIndex(scorer, texts, anchor_queries=["a", "b"], dual_encoder=enc)
+    assert enc.encoded == 5
+    index.add(["aaaa"])
+    assert enc.encoded == 6
+    ids, scores = index.search("a", k=2, budget=6, blend=True)  # the query is encoded by the dual encoder
+    assert enc.encoded == 7 and index.get_items(ids) == ["aaaa", "aab"]
+    empty = vecdex.CURIndex(scorer, [], anchor_queries=["a"], item_vectors=np.zeros((0, 3)))
+    assert empty._core.side_dim == 3
+    with pytest.raises(ValueError, match="item_vectors"):
+        empty.add(["x"])

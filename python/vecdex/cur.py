@@ -106,7 +106,15 @@ class CURIndex:
             raise ValueError("anchor_queries is empty: CUR needs at least one anchor query")
         side_dim = 0
         if item_vectors is not None or dual_encoder is not None:
-            side_dim = int(self._item_vectors(items, item_vectors).shape[1]) if items else int(dual_encoder.dim)
+            if items:
+                item_vectors = self._item_vectors(items, item_vectors)  # encoded once, here
+                side_dim = int(item_vectors.shape[1])
+            elif item_vectors is not None:
+                side_dim = int(np.shape(item_vectors)[1]) if np.ndim(item_vectors) == 2 else 0
+            else:
+                side_dim = int(dual_encoder.dim)
+            if side_dim <= 0:
+                raise ValueError("item_vectors must have shape (n, d) with d > 0")
         self._core = _core.CurIndex(len(self._anchor_queries), storage, side_dim)
         self._items: dict[int, object] = {}
         if items:
@@ -320,8 +328,7 @@ class CURIndex:
             if first is None:
                 first = self._seed_ids(query, seed, sizes[0])
                 if len(first) < sizes[0]:
-                    have = set(first.tolist())
-                    rest = np.array([i for i in live.tolist() if i not in have], dtype=np.int64)
+                    rest = np.setdiff1d(live, first)
                     pick = rng.choice(rest.shape[0], min(sizes[0] - len(first), rest.shape[0]), replace=False)
                     first = np.concatenate([first, rest[np.sort(pick)]])
             score(first)
