@@ -402,9 +402,42 @@ def test_quantize_int8(bi_dir, demo_texts, tmp_path):
     part = quantize_int8(bi_dir, tmp_path / "partial", samples[:50], exclude=("/output/dense",))
     cfg = read_config(tmp_path / "partial")
     assert cfg["int8_excluded_nodes"] == 12 and part["int8_bytes"] > rep["int8_bytes"]  # 6 layers x 2 kept fp32
+    # smoothing on by default: every quantised weight's input (6 fused attentions + 18 MatMuls), not the excluded
+    assert read_config(tmp_path / "int8")["int8_smoothed_nodes"] == 24 and cfg["int8_smoothed_nodes"] == 12
+    quantize_int8(bi_dir, tmp_path / "plain", samples[:20], smooth=None)
+    assert read_config(tmp_path / "plain")["int8_smooth"] is None
+    assert not list((tmp_path / "int8").glob("smoothed*"))
+    with pytest.raises(ValueError, match="smooth"):
+        quantize_int8(bi_dir, tmp_path / "x", samples, smooth=1.5)
     with pytest.raises(ValueError, match="already quantised"):
         quantize_int8(tmp_path / "int8", tmp_path / "again", samples)
     with pytest.raises(ValueError, match="empty"):
         quantize_int8(bi_dir, tmp_path / "x", [])
     with pytest.raises(ValueError, match="min_overlap"):
         quantize_int8(bi_dir, tmp_path / "x", samples, min_overlap=2)
+
+
+def test_smoothing_keeps_the_float_model(bi_dir, demo_texts):
+    """Smoothing only moves scale between activations and weights: the float32 graph it writes
+    computes the same embeddings."""
+    import onnx
+    import onnxruntime as ort
+
+    from vecdex.encoders import TextEncoder
+    from vecdex.encoders import smooth as sm
+
+    enc = TextEncoder(bi_dir, threads=2)
+    model = onnx.load(str(bi_dir / enc.config["model_file"]))
+    nodes = sm.smoothable_nodes(model.graph, ("MatMul", "Attention"), set())
+    assert len(nodes) == 24
+    maxima = sm.activation_maxima(model, enc.tokenizer, enc._with_type_ids, sorted({n.input[0] for n in nodes}),
+                                  demo_texts[:40], threads=2)
+    assert all(m is not None and np.all(m >= 0) for m in maxima.values())
+    smoothed = sm.smooth_model(model, nodes, maxima, 0.85)
+    assert sum(n.op_type == "Mul" and n.name.endswith("/smooth") for n in smoothed.graph.node) == 24
+    sess = ort.InferenceSession(smoothed.SerializeToString(), providers=["CPUExecutionProvider"])
+    texts = demo_texts[100:132]
+    feeds = enc.tokenizer.pad(enc.tokenizer.encode(texts), enc._with_type_ids)
+    (hidden,) = sess.run([enc.config["output"]], feeds)
+    (want,) = enc.session.run([enc.config["output"]], feeds)
+    np.testing.assert_allclose(hidden, want, atol=2e-5, rtol=1e-4)

@@ -144,21 +144,25 @@ float CurIndex::side_score(const float* side_query, node_t row) const {
   return kernels().dot(side_query, side_.data() + std::size_t(row) * side_dim_, side_dim_);
 }
 
-void CurIndex::check_side_query(const QueryFit& f, const float* side_query) const {
+void CurIndex::check_side_query(const float* side_query) const {
+  if (!side_dim_) throw InvalidArgument("this index keeps no dual-encoder vectors to blend with");
+  for (std::size_t i = 0; i < side_dim_; ++i)
+    if (!std::isfinite(side_query[i])) throw InvalidArgument("the dual-encoder query vector holds NaN or infinity");
+}
+
+void CurIndex::check_fit(const QueryFit& f, const float* side_query) const {
   if (f.coefficients.size() != anchor_count_) throw InvalidArgument("the fit does not belong to this index");
   if (!f.uses_side) return;
   if (!side_query) throw InvalidArgument("this fit blends the dual encoder: give the same query vector");
-  for (std::size_t i = 0; i < side_dim_; ++i)
-    if (!std::isfinite(side_query[i])) throw InvalidArgument("the dual-encoder query vector holds NaN or infinity");
+  check_side_query(side_query);
 }
 
 QueryFit CurIndex::fit(const label_t* scored, const float* scores, std::size_t m, const float* side_query,
                        const SolveOptions& options) const {
   std::shared_lock<std::shared_mutex> g(rw_);
-  if (side_query && !side_dim_) throw InvalidArgument("this index keeps no dual-encoder vectors to blend with");
   QueryFit out;
   out.uses_side = side_query != nullptr;
-  check_side_query({std::vector<float>(anchor_count_), 0, out.uses_side}, side_query);
+  if (side_query) check_side_query(side_query);
   const std::vector<node_t> rs = distinct_rows(scored, m);
   const std::size_t k = anchor_count_, width = k + (out.uses_side ? 1 : 0);
   std::vector<float> a(m * width);
@@ -211,7 +215,7 @@ void CurIndex::score_rows(const QueryFit& f, const float* side_query, float* out
 void CurIndex::approximate(const QueryFit& f, const float* side_query, const label_t* ids, std::size_t n,
                            float* out) const {
   std::shared_lock<std::shared_mutex> g(rw_);
-  check_side_query(f, side_query);
+  check_fit(f, side_query);
   std::vector<float> row(anchor_count_);
   for (std::size_t i = 0; i < n; ++i) {
     node_t r;
@@ -225,7 +229,7 @@ void CurIndex::approximate(const QueryFit& f, const float* side_query, const lab
 void CurIndex::best(const QueryFit& f, const float* side_query, const label_t* exclude, std::size_t n_exclude,
                     std::size_t count, std::vector<label_t>* ids, std::vector<float>* scores, int num_threads) const {
   std::shared_lock<std::shared_mutex> g(rw_);
-  check_side_query(f, side_query);
+  check_fit(f, side_query);
   ids->clear();
   scores->clear();
   const std::size_t n = rows();

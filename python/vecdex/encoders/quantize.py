@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import export as _export
+from . import smooth as _smooth
 from ._deps import require
 from .tokenize import check_texts
 
@@ -78,8 +79,8 @@ def quality_report(fp32, int8, sample_texts, queries=None, k: int = 10, batch_si
 
 def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine: float | None = None,
                   min_overlap: float | None = None, k: int = 10, per_channel: bool = True,
-                  op_types=("MatMul", "Attention"), exclude=(), threads: int | None = None,
-                  overwrite: bool = False) -> dict:
+                  op_types=("MatMul", "Attention"), exclude=(), smooth: float | None = 0.85,
+                  threads: int | None = None, overwrite: bool = False) -> dict:
     """Quantise the bi-encoder export in `model_dir` to int8 into `out_dir`, and return the report
     of quality_report() (plus file sizes and hashes).
 
@@ -89,7 +90,13 @@ def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine:
     ONNX ops whose weights become int8 (the fused Attention's QKV projection included by default;
     embeddings and layer norms stay float32). `exclude` lists substrings of node names to keep in
     float32, e.g. ``("/output/dense",)`` for the attention-output and FFN-down projections, whose
-    inputs have the widest activation ranges (better quality, less speed)."""
+    inputs have the widest activation ranges (better quality, less speed).
+
+    `smooth` (alpha in (0, 1], None to turn it off) first evens out the activations' channels
+    SmoothQuant-style (see vecdex.encoders.smooth), calibrated on up to 256 of `sample_texts`: on
+    all-MiniLM-L6-v2 and the debian texts it lifts the top-10 overlap from 0.90 to 0.94 at the
+    same speed, and to 0.96 with the first three layers' FFN-down projections kept in float32
+    (``exclude=("layer.0/output/dense", "layer.1/output/dense", "layer.2/output/dense")``)."""
     sample_texts = check_texts(sample_texts, "sample_texts")
     if not sample_texts:
         raise ValueError("sample_texts is empty: the quality check needs texts to compare on")
@@ -98,6 +105,9 @@ def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine:
     for nm, v in (("min_cosine", min_cosine), ("min_overlap", min_overlap)):
         if v is not None and not (isinstance(v, (int, float)) and 0 <= v <= 1):
             raise ValueError(f"{nm} must be a number in [0, 1] or None, got {v!r}")
+    if smooth is not None and (isinstance(smooth, bool) or not isinstance(smooth, (int, float))
+                               or not 0 < smooth <= 1):
+        raise ValueError(f"smooth must be a number in (0, 1] or None, got {smooth!r}")
     model_dir = Path(model_dir)
     cfg = _export.read_config(model_dir)
     if cfg["kind"] != "bi":
@@ -111,19 +121,35 @@ def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine:
     tmp = _export.make_tmp_dir(out)
     try:
         onnx = require("onnx")
-        graph = onnx.load(str(model_dir / cfg["model_file"]), load_external_data=False).graph
+        source = model_dir / cfg["model_file"]
+        graph = onnx.load(str(source), load_external_data=False).graph
         if isinstance(exclude, str):
             exclude = (exclude,)
         excluded = [n.name for n in graph.node if any(p in n.name for p in exclude)]
-        qz.quantize_dynamic(str(model_dir / cfg["model_file"]), str(tmp / _export.MODEL_NAME),
+        smoothed = 0
+        if smooth:
+            model = onnx.load(str(source))
+            nodes = _smooth.smoothable_nodes(model.graph, tuple(op_types), set(excluded))
+            if nodes:
+                probe = TextEncoder(model_dir, threads=threads)
+                maxima = _smooth.activation_maxima(model, probe.tokenizer, probe._with_type_ids,
+                                                   sorted({n.input[0] for n in nodes}), sample_texts[:256], threads)
+                del probe
+                source = tmp / "smoothed.onnx"
+                onnx.save(_smooth.smooth_model(model, nodes, maxima, float(smooth)), str(source))
+                smoothed = len(nodes)
+        qz.quantize_dynamic(str(source), str(tmp / _export.MODEL_NAME),
                             weight_type=qz.QuantType.QInt8, per_channel=bool(per_channel),
                             op_types_to_quantize=list(op_types), nodes_to_exclude=excluded,
                             # the fused contrib ops (Attention, SkipLayerNormalization) have no
                             # ONNX shape inference, so their outputs' type is given here
                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        if smoothed:
+            source.unlink()
         shutil.copyfile(model_dir / _export.TOKENIZER_NAME, tmp / _export.TOKENIZER_NAME)
         qcfg = dict(cfg, model_file=_export.MODEL_NAME, quantization="int8", int8_op_types=list(op_types),
-                    int8_excluded_nodes=len(excluded),
+                    int8_excluded_nodes=len(excluded), int8_smooth=float(smooth) if smoothed else None,
+                    int8_smoothed_nodes=smoothed,
                     model_sha256=_export.sha256_file(tmp / _export.MODEL_NAME), fp32_sha256=cfg["model_sha256"])
         _export.write_config(tmp, qcfg)
         fp32 = TextEncoder(model_dir, threads=threads)

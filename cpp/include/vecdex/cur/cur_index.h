@@ -79,7 +79,8 @@ class CurIndex {
   // Approximate scores of all rows into out (rows() values).
   void score_rows(const QueryFit& f, const float* side_query, float* out, int num_threads) const;
   float side_score(const float* side_query, node_t row) const;
-  void check_side_query(const QueryFit& f, const float* side_query) const;
+  void check_side_query(const float* side_query) const;
+  void check_fit(const QueryFit& f, const float* side_query) const;
 
   std::size_t anchor_count_;
   ScoreStorage storage_;
