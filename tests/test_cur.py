@@ -161,7 +161,8 @@ def test_anncur_one_round_equals_numpy_reference(n_anchor_items):
     rng = np.random.default_rng(7)
     for query in range(40, 50):
         anchors = np.sort(rng.choice(800, n_anchor_items, replace=False))
-        ids, scores = index.search(query, k=10, budget=100, method="anncur", anchor_items=anchors, rcond=1e-3)
+        ids, scores = index.search(query, k=10, budget=100, method="anncur", anchor_items=anchors, solver="pinv",
+                                   rcond=1e-3)
         ref_ids, ref_scores, ref_approx = anncur_reference(r_anchor, anchors, sc, query, 100, 10, 1e-3)
         np.testing.assert_array_equal(ids, ref_ids)
         np.testing.assert_allclose(scores, ref_scores, rtol=1e-6)
@@ -294,10 +295,11 @@ def test_blend_with_dual_encoder_vectors():
         plain_index.search(45, blend=True, query_vector=np.ones(8))
 
 
-def test_ridge_solver_and_small_cases():
+def test_solvers_and_small_cases():
     sc, index = build(n=300)
-    ids, scores = index.search(41, k=10, budget=60, solver="ridge", ridge=1e-2, random_state=0)
-    assert ids.shape == (10,) and np.all(np.diff(scores) <= 0)
+    for kw in ({"solver": "ridge", "ridge": 1e-2}, {"solver": "pinv", "rcond": 1e-4}):
+        ids, scores = index.search(41, k=10, budget=60, random_state=0, **kw)
+        assert ids.shape == (10,) and np.all(np.diff(scores) <= 0)
     # k larger than the budget or the index; budget larger than the index
     assert index.search(41, k=50, budget=20, random_state=0)[0].shape == (20,)
     sc3, small = build(n=7, n_anchor=5)

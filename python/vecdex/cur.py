@@ -242,7 +242,7 @@ class CURIndex:
 
     def search(self, query, k: int = 10, budget: int = 100, rounds: int = 5, seed=None, *, method: str = "adacur",
                anchor_items=None, n_anchor_items=None, blend: bool = False, query_vector=None,
-               solver: str = "pinv", rcond: float = 1e-3, ridge: float = 1e-3, early_stop: bool = True,
+               solver: str = "ridge", rcond: float = 1e-3, ridge: float = 0.1, early_stop: bool = True,
                return_info: bool = False, random_state=None, num_threads: int = 0):
         """The k items with the highest exact scores among those the search scored: (ids, scores),
         best first (ties by id), at most `budget` scorer pairs in all.
@@ -255,8 +255,9 @@ class CURIndex:
             round is drawn at random.
         blend: fit the dual encoder's similarity as one more feature (needs item vectors; the
             query's vector is `query_vector` or ``dual_encoder.encode([query])``).
-        solver: "pinv" (truncated pseudo-inverse, singular values <= rcond * largest dropped) or
-            "ridge" (penalty ridge * mean diagonal of the Gram matrix).
+        solver: "ridge" (penalty `ridge` x the mean diagonal of the Gram matrix; the default, chosen
+            by leave-one-out over the debian anchor queries, see bench/RESULTS_cur.md) or "pinv"
+            (ANNCUR's truncated pseudo-inverse: singular values <= rcond x the largest dropped).
         early_stop: ADACUR stops when a round leaves the top-k unchanged.
         return_info: also return a dict: scored ids in scoring order with their exact scores,
             `calls` (pairs scored), `rounds`, and seconds inside and outside the scorer.
