@@ -522,3 +522,24 @@ def test_dual_encoder_encodes_each_item_once():
     assert empty._core.side_dim == 3
     with pytest.raises(ValueError, match="item_vectors"):
         empty.add(["x"])
+
+
+def test_with_the_onnx_cross_encoder_and_a_text_index_seed(cross_dir, bi_encoder, demo_texts):
+    """End to end: the ONNX CrossEncoder as the scorer, a TextIndex on the real bi-encoder as the
+    seed and for the blend. With the budget covering every item the result is the exact top-k."""
+    from vecdex.encoders import CrossEncoder
+
+    ce = CrossEncoder(cross_dir, threads=2)
+    items = demo_texts[:60]
+    index = vecdex.CURIndex(ce.score, items, anchor_queries=demo_texts[1000:1004], dual_encoder=bi_encoder)
+    seed = vecdex.TextIndex(bi_encoder, vecdex.FlatIndex(dim=bi_encoder.dim, metric="cosine"))
+    seed.add(items)
+    query = "library to parse json"
+    exact = ce.score(query, items)
+    ids, scores, info = index.search(query, k=5, budget=60, seed=seed, blend=True, early_stop=False,
+                                     return_info=True)
+    assert info["calls"] == 60 and info["scorer_seconds"] > 0
+    np.testing.assert_array_equal(ids, top_ids(exact, 5))
+    np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)
+    ids, scores = index.search(query, k=5, budget=20, seed=seed)
+    np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)
