@@ -6,6 +6,8 @@ real cross-encoder.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -432,6 +434,11 @@ def test_bad_files(tmp_path):
     (tmp_path / ("a.vdx" + SIDECAR_SUFFIX)).write_text("{not json")
     with pytest.raises(ValueError, match="not a valid"):
         vecdex.CURIndex.load(path, sc)
+    for broken in ({"format": 1}, {"format": 1, "n": 100, "ids_sha256": "x", "anchor_queries": [], "items": [[1]]},
+                   {"format": 2}, [1, 2]):
+        (tmp_path / ("a.vdx" + SIDECAR_SUFFIX)).write_text(json.dumps(broken))
+        with pytest.raises(ValueError):
+            vecdex.CURIndex.load(path, sc)
     (tmp_path / ("a.vdx" + SIDECAR_SUFFIX)).unlink()
     with pytest.raises(FileNotFoundError):
         vecdex.CURIndex.load(path, sc)

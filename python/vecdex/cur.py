@@ -439,26 +439,33 @@ class CURIndex:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such index file: {path!r}")
-        doc = read_json(path + SIDECAR_SUFFIX, "CUR sidecar (was the index saved by CURIndex.save?)")
-        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-            raise ValueError(f"{path + SIDECAR_SUFFIX!r}: unsupported sidecar format")
-        native = _core.CurIndex.load(path)
-        ids = native.ids()
-        if len(ids) != doc.get("n") or ids_digest(ids) != doc.get("ids_sha256"):
-            raise ValueError(f"the sidecar does not belong to {path!r} (rows or ids differ): was one of them "
-                             "replaced or a save interrupted between the two files?")
-        if len(doc["anchor_queries"]) != native.anchor_count:
-            raise ValueError(f"the sidecar holds {len(doc['anchor_queries'])} anchor queries, the index "
-                             f"{native.anchor_count}")
-        obj = cls.__new__(cls)
         if not callable(scorer):
             raise TypeError("scorer must be callable as scorer(query, items)")
+        side = path + SIDECAR_SUFFIX
+        doc = read_json(side, "CUR sidecar (was the index saved by CURIndex.save?)")
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+            raise ValueError(f"{side!r}: unsupported sidecar format")
+        try:
+            anchor_queries = list(doc["anchor_queries"])
+            items = {int(i): item for i, item in doc["items"]}
+            n, digest = int(doc["n"]), str(doc["ids_sha256"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{side!r} is not a valid CUR sidecar: {e!r}") from None
+        native = _core.CurIndex.load(path)
+        ids = native.ids()
+        if len(ids) != n or ids_digest(ids) != digest or len(items) != n or any(int(i) not in items for i in ids):
+            raise ValueError(f"the sidecar does not belong to {path!r} (rows or ids differ): was one of them "
+                             "replaced or a save interrupted between the two files?")
+        if len(anchor_queries) != native.anchor_count:
+            raise ValueError(f"the sidecar holds {len(anchor_queries)} anchor queries, the index "
+                             f"{native.anchor_count}")
+        obj = cls.__new__(cls)
         obj.scorer = scorer
         obj.dual_encoder = dual_encoder
         obj.progress = bool(progress)
-        obj._anchor_queries = list(doc["anchor_queries"])
+        obj._anchor_queries = anchor_queries
         obj._core = native
-        obj._items = {int(i): item for i, item in doc["items"]}
+        obj._items = items
         return obj
 
 
