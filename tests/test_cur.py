@@ -550,3 +550,51 @@ def test_with_the_onnx_cross_encoder_and_a_text_index_seed(cross_dir, bi_encoder
     np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)
     ids, scores = index.search(query, k=5, budget=20, seed=seed)
     np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)
+
+
+def test_hnsw_approximation_matches_dense():
+    """approximate='hnsw' finds the best approximated items through an inner-product graph: its
+    recall stays close to the exact (dense) scan's, and add/remove/save/load keep it in step."""
+    sc = LowRankScorer(20_000, 16, 80, noise=0.1, seed=12)
+    anchors = list(range(60))
+    r = sc.anchor_matrix(anchors)
+    dense = vecdex.CURIndex(sc, list(range(20_000)), anchor_queries=anchors, anchor_scores=r)
+    graph = vecdex.CURIndex(sc, list(range(20_000)), anchor_queries=anchors, anchor_scores=r, approximate="hnsw",
+                            hnsw={"M": 16, "ef_construction": 100, "ef": 200})
+    rec_d, rec_g = [], []
+    for q in range(60, 80):
+        rec_d.append(recall(dense.search(q, k=10, budget=100, random_state=q, early_stop=False)[0], sc.exact(q), 10))
+        ids, scores = graph.search(q, k=10, budget=100, random_state=q, early_stop=False)
+        np.testing.assert_allclose(scores, sc.exact(q)[ids], rtol=1e-5)
+        rec_g.append(recall(ids, sc.exact(q), 10))
+    assert np.mean(rec_g) >= np.mean(rec_d) - 0.05 and np.mean(rec_g) >= 0.9, (np.mean(rec_d), np.mean(rec_g))
+    assert "hnsw" in repr(graph) and graph.memory_usage() > dense.memory_usage()
+    q = 61
+    best5 = top_ids(sc.exact(q), 5)
+    graph.remove(best5)
+    _, _, info = graph.search(q, k=10, budget=300, random_state=0, early_stop=False, return_info=True)
+    assert not set(best5.tolist()) & set(info["scored_ids"].tolist())
+    graph.add([int(best5[0])], ids=[int(best5[0])])
+    assert graph.search(q, k=1, budget=300, random_state=0, early_stop=False)[0].tolist() == [int(best5[0])]
+
+
+def test_hnsw_with_blend_and_save_load(tmp_path):
+    sc = LowRankScorer(3000, 8, 40, noise=0.05, seed=13)
+    anchors = list(range(5))
+    index = vecdex.CURIndex(sc, list(range(3000)), anchor_queries=anchors, anchor_scores=sc.anchor_matrix(anchors),
+                            item_vectors=sc.items, approximate="hnsw")
+    ids, scores = index.search(20, k=10, budget=60, blend=True, query_vector=sc.queries[20], random_state=0)
+    assert recall(ids, sc.exact(20), 10) >= 0.6
+    path = tmp_path / "g.vdx"
+    index.save(path)
+    loaded = vecdex.CURIndex.load(path, sc)
+    assert "hnsw" in repr(loaded) and loaded._graph is not None and len(loaded._graph) == 3000
+    a = index.search(21, k=10, budget=60, random_state=1)
+    b = loaded.search(21, k=10, budget=60, random_state=1)
+    assert len(set(a[0].tolist()) & set(b[0].tolist())) >= 8  # graphs are rebuilt: nearly, not bit-for-bit, equal
+    with pytest.raises(ValueError, match="approximate"):
+        vecdex.CURIndex(sc, [0], anchor_queries=[0], approximate="ivf")
+    with pytest.raises(ValueError, match="hnsw parameters"):
+        vecdex.CURIndex(sc, [0], anchor_queries=[0], approximate="hnsw", hnsw={"m": 4})
+    with pytest.raises(ValueError, match="approximate='hnsw'"):
+        vecdex.CURIndex(sc, [0], anchor_queries=[0], hnsw={"M": 4})

@@ -103,6 +103,17 @@ inline void register_cur(pybind11::module_& m) {
              }
              return out;
            })
+      .def("side_vectors",
+           [ids_of](const CurIndex& index, const U64& ids) {
+             const std::size_t n = ids_of(ids);
+             py::array_t<float> out({n, index.side_dim()});
+             float* o = out.mutable_data();
+             {
+               py::gil_scoped_release nogil;
+               index.side_vectors(ids.data(), n, o);
+             }
+             return out;
+           })
       .def(
           "fit",
           [ids_of, side_of](const CurIndex& index, const U64& scored, const F32& scores, std::optional<F32> side_query,

@@ -37,6 +37,8 @@ SIDECAR_SUFFIX = ".cur.json"
 _FORMAT = 1
 METHODS = ("adacur", "anncur")
 SOLVERS = ("pinv", "ridge")
+APPROXIMATIONS = ("dense", "hnsw")
+_HNSW_DEFAULTS = {"M": 16, "ef_construction": 200, "ef": 128}
 
 
 def _rng(random_state):
@@ -75,11 +77,16 @@ class CURIndex:
     storage: "float32" or "float16" for R.
     item_vectors / dual_encoder: dual-encoder vectors of the items, given (n, d) or computed with
         ``dual_encoder.encode(items)``; needed only for ``blend=True``.
+    approximate: how the best approximated items are found. "dense" (default) scores every item
+        (one native matrix-vector product per round: a few ms per 100k items). "hnsw" searches
+        an inner-product HNSW graph over the item embeddings (dual-encoder vectors appended)
+        instead, for very large n; `hnsw` sets its M, ef_construction and search ef (default
+        16, 200, 128). The graph is rebuilt on load.
     """
 
     def __init__(self, scorer, items, anchor_queries=None, ids=None, *, n_anchor_queries=None, query_log=None,
                  anchor_scores=None, storage: str = "float32", item_vectors=None, dual_encoder=None,
-                 progress: bool = False, random_state=None):
+                 approximate: str = "dense", hnsw: dict | None = None, progress: bool = False, random_state=None):
         if not callable(scorer):
             raise TypeError(f"scorer must be callable as scorer(query, items), got {type(scorer).__name__}")
         if storage not in ("float32", "float16"):
@@ -87,6 +94,8 @@ class CURIndex:
         self.scorer = scorer
         self.dual_encoder = dual_encoder
         self.progress = bool(progress)
+        self._approximate, self._hnsw_params = self._check_approximate(approximate, hnsw)
+        self._graph = None
         items = self._check_items(items)
         if anchor_queries is None:
             if n_anchor_queries is None or query_log is None:
@@ -117,6 +126,7 @@ class CURIndex:
                 raise ValueError("item_vectors must have shape (n, d) with d > 0")
         self._core = _core.CurIndex(len(self._anchor_queries), storage, side_dim)
         self._items: dict[int, object] = {}
+        self._make_graph()
         if items:
             self._add(items, ids, anchor_scores, item_vectors)
         elif anchor_scores is not None or ids is not None:
@@ -129,6 +139,39 @@ class CURIndex:
         if isinstance(items, (str, bytes)):
             raise TypeError("items must be a sequence of items, not one str")
         return list(items)
+
+    @staticmethod
+    def _check_approximate(approximate, hnsw):
+        if approximate not in APPROXIMATIONS:
+            raise ValueError(f"unknown approximate {approximate!r}: expected one of {APPROXIMATIONS}")
+        params = dict(_HNSW_DEFAULTS)
+        if hnsw is not None:
+            if approximate != "hnsw":
+                raise ValueError("hnsw= sets the graph of approximate='hnsw'")
+            unknown = set(hnsw) - set(_HNSW_DEFAULTS)
+            if unknown:
+                raise ValueError(f"unknown hnsw parameters {sorted(unknown)}: expected {sorted(_HNSW_DEFAULTS)}")
+            params.update({k: positive_int(v, f"hnsw[{k!r}]") for k, v in hnsw.items()})
+        return approximate, params
+
+    def _make_graph(self):
+        """The inner-product graph of approximate='hnsw', over [embedding | dual-encoder vector]
+        rows: a fit's approximate score is then one inner product with [coefficients | weight x
+        query vector]."""
+        if self._approximate != "hnsw":
+            return
+        from ._index import Index
+
+        self._graph = Index(dim=self.anchor_count + int(self._core.side_dim), metric="ip",
+                            M=self._hnsw_params["M"], ef_construction=self._hnsw_params["ef_construction"])
+
+    def _graph_add(self, ids: np.ndarray) -> None:
+        if self._graph is None or ids.size == 0:
+            return
+        rows = self._core.embeddings(ids.astype(np.uint64))
+        if self._core.side_dim:
+            rows = np.hstack([rows, self._core.side_vectors(ids.astype(np.uint64))])
+        self._graph.add(rows, ids=ids.astype(np.uint64))
 
     def _call(self, query, items) -> np.ndarray:
         """The scorer on (query, items), checked: one finite float per item."""
@@ -185,6 +228,7 @@ class CURIndex:
         self._core.add(ids, np.ascontiguousarray(np.asarray(scores, dtype=np.float32).T), side)
         for i, item in zip(ids.tolist(), items):
             self._items[int(i)] = item
+        self._graph_add(ids)
         return ids.astype(np.int64)
 
     def add(self, items, ids=None, *, anchor_scores=None, item_vectors=None) -> np.ndarray:
@@ -200,6 +244,8 @@ class CURIndex:
         arr = np.asarray(ids).reshape(-1)
         ids = as_ids(arr, arr.shape[0])
         self._core.remove(ids)
+        if self._graph is not None:
+            self._graph.delete(ids)
         for i in ids.tolist():
             self._items.pop(int(i), None)
 
@@ -213,7 +259,7 @@ class CURIndex:
 
     def __repr__(self) -> str:
         return (f"CURIndex(items={len(self)}, anchor_queries={self.anchor_count}, storage={self._core.storage!r}, "
-                f"dual_encoder_dim={self._core.side_dim})")
+                f"dual_encoder_dim={self._core.side_dim}, approximate={self._approximate!r})")
 
     @property
     def anchor_count(self) -> int:
@@ -235,8 +281,10 @@ class CURIndex:
         return self._core.embeddings(as_ids(arr, arr.shape[0]))
 
     def memory_usage(self) -> int:
-        """Bytes held by the native part (R, dual-encoder vectors, ids)."""
-        return int(self._core.memory_bytes())
+        """Bytes held by the native part (R, dual-encoder vectors, ids, and the graph of
+        approximate='hnsw')."""
+        graph = self._graph.memory_usage()["total"] if self._graph is not None else 0
+        return int(self._core.memory_bytes()) + int(graph)
 
     # ---- search ------------------------------------------------------------------------------
 
@@ -307,6 +355,10 @@ class CURIndex:
                                   side_query, solver, float(rcond), float(ridge))
 
         def best(fitted, count):
+            if self._graph is not None:
+                ids = self._graph_best(fitted, count, side_query, seen, len(scored_ids), live.shape[0])
+                if ids is not None:
+                    return ids
             ids, _ = self._core.best(fitted, np.asarray(scored_ids, dtype=np.uint64), count, side_query, num_threads)
             return ids
 
@@ -359,6 +411,21 @@ class CURIndex:
                 "scored_scores": np.asarray(scored_scores, dtype=np.float32),
                 "scorer_seconds": scorer_seconds, "other_seconds": total - scorer_seconds}
         return ids, scores, info
+
+    def _graph_best(self, fitted, count, side_query, seen, n_scored, n_live):
+        """The best `count` unscored items by the graph, or None when it finds too few (the
+        caller then scores every item)."""
+        q = fitted.coefficients
+        side_dim = int(self._core.side_dim)
+        if side_dim:
+            tail = fitted.side_weight * side_query if fitted.uses_side else np.zeros(side_dim, np.float32)
+            q = np.concatenate([q, tail.astype(np.float32)])
+        k = min(count + n_scored, n_live)
+        ids, _ = self._graph.search(q, k=k, ef=max(self._hnsw_params["ef"], k))
+        fresh = [int(i) for i in ids.tolist() if i >= 0 and int(i) not in seen][:count]
+        if len(fresh) < min(count, n_live - n_scored):
+            return None
+        return np.asarray(fresh, dtype=np.int64)
 
     @staticmethod
     def _top(scored_ids, scored_scores, k) -> np.ndarray:
@@ -425,6 +492,7 @@ class CURIndex:
         path = os.fspath(path)
         ids = self.ids()
         doc = {"format": _FORMAT, "n": int(len(ids)), "ids_sha256": ids_digest(ids),
+               "approximate": self._approximate, "hnsw": self._hnsw_params,
                "anchor_queries": self._anchor_queries, "items": [[int(i), self._items[int(i)]] for i in ids.tolist()]}
         try:
             json.dumps(doc)
@@ -449,6 +517,9 @@ class CURIndex:
             anchor_queries = list(doc["anchor_queries"])
             items = {int(i): item for i, item in doc["items"]}
             n, digest = int(doc["n"]), str(doc["ids_sha256"])
+            approximate = doc.get("approximate", "dense")
+            approximate, hnsw_params = cls._check_approximate(
+                approximate, {k: v for k, v in doc.get("hnsw", {}).items()} if approximate == "hnsw" else None)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{side!r} is not a valid CUR sidecar: {e!r}") from None
         native = _core.CurIndex.load(path)
@@ -466,7 +537,10 @@ class CURIndex:
         obj._anchor_queries = anchor_queries
         obj._core = native
         obj._items = items
+        obj._approximate, obj._hnsw_params, obj._graph = approximate, hnsw_params, None
+        obj._make_graph()
+        obj._graph_add(ids)
         return obj
 
 
-__all__ = ["CURIndex", "SIDECAR_SUFFIX", "METHODS", "SOLVERS"]
+__all__ = ["CURIndex", "SIDECAR_SUFFIX", "METHODS", "SOLVERS", "APPROXIMATIONS"]

@@ -140,6 +140,16 @@ void CurIndex::embeddings(const label_t* ids, std::size_t n, float* out) const {
   for (std::size_t i = 0; i < n; ++i) embedding_row(rs[i], out + i * anchor_count_);
 }
 
+void CurIndex::side_vectors(const label_t* ids, std::size_t n, float* out) const {
+  std::shared_lock<std::shared_mutex> g(rw_);
+  for (std::size_t i = 0; i < n; ++i) {
+    node_t r;
+    if (!labels_.find(ids[i], &r)) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+    const float* src = side_.data() + std::size_t(r) * side_dim_;
+    std::copy(src, src + side_dim_, out + i * side_dim_);
+  }
+}
+
 float CurIndex::side_score(const float* side_query, node_t row) const {
   return kernels().dot(side_query, side_.data() + std::size_t(row) * side_dim_, side_dim_);
 }

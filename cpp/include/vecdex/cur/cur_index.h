@@ -56,6 +56,8 @@ class CurIndex {
   void remove(const label_t* ids, std::size_t n);
   // Stored embeddings (fp16 ones widened) of the given items: n x anchor_count.
   void embeddings(const label_t* ids, std::size_t n, float* out) const;
+  // Stored dual-encoder vectors of the given items: n x side_dim.
+  void side_vectors(const label_t* ids, std::size_t n, float* out) const;
 
   // Fits a query from the exact scores of m distinct items. side_query (side_dim values, or null)
   // adds the dual-encoder similarity as a feature.
