@@ -291,11 +291,23 @@ def bi_dir(encoder_cache):
     return default_model_dir(encoder_cache)
 
 
+# The ONNX Runtime provider the encoder tests run on: "cpu" by default; on a CUDA machine
+# (onnxruntime-gpu) VECDEX_TEST_PROVIDER=cuda runs the same tests on the CUDA provider.
+TEST_PROVIDER = os.environ.get("VECDEX_TEST_PROVIDER", "cpu")
+
+
 @pytest.fixture(scope="session")
 def bi_encoder(bi_dir):
     from vecdex.encoders import TextEncoder
 
-    return TextEncoder(bi_dir, threads=2)
+    return TextEncoder(bi_dir, threads=2, provider=TEST_PROVIDER)
+
+
+@pytest.fixture(scope="session")
+def cross_encoder(cross_dir):
+    from vecdex.encoders import CrossEncoder
+
+    return CrossEncoder(cross_dir, threads=2, provider=TEST_PROVIDER)
 
 
 @pytest.fixture(scope="session")

@@ -531,12 +531,10 @@ def test_dual_encoder_encodes_each_item_once():
         empty.add(["x"])
 
 
-def test_with_the_onnx_cross_encoder_and_a_text_index_seed(cross_dir, bi_encoder, demo_texts):
+def test_with_the_onnx_cross_encoder_and_a_text_index_seed(cross_encoder, bi_encoder, demo_texts):
     """End to end: the ONNX CrossEncoder as the scorer, a TextIndex on the real bi-encoder as the
     seed and for the blend. With the budget covering every item the result is the exact top-k."""
-    from vecdex.encoders import CrossEncoder
-
-    ce = CrossEncoder(cross_dir, threads=2)
+    ce = cross_encoder
     items = demo_texts[:60]
     index = vecdex.CURIndex(ce.score, items, anchor_queries=demo_texts[1000:1004], dual_encoder=bi_encoder)
     seed = vecdex.TextIndex(bi_encoder, vecdex.FlatIndex(dim=bi_encoder.dim, metric="cosine"))

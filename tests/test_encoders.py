@@ -346,10 +346,8 @@ def cross_pairs(cross_torch, demo_texts):
 
 
 @pytest.mark.parametrize("batch_size", [1, 5, 32])
-def test_cross_encoder_matches_torch(cross_dir, cross_pairs, batch_size):
-    from vecdex.encoders import CrossEncoder
-
-    ce = CrossEncoder(cross_dir, threads=2)
+def test_cross_encoder_matches_torch(cross_encoder, cross_pairs, batch_size):
+    ce = cross_encoder
     assert ce.max_length == 128 and ce.num_labels == 1
     pairs, ref = cross_pairs
     got = ce.score_pairs(pairs, batch_size=batch_size)
@@ -357,10 +355,8 @@ def test_cross_encoder_matches_torch(cross_dir, cross_pairs, batch_size):
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
 
 
-def test_cross_encoder_api(cross_dir):
-    from vecdex.encoders import CrossEncoder
-
-    ce = CrossEncoder(cross_dir, threads=2)
+def test_cross_encoder_api(cross_encoder, cross_dir):
+    ce = cross_encoder
     docs = ["JSON encoder and decoder for Python", "3D first person shooter game", ""]
     s = ce.score("python json library", docs)
     np.testing.assert_allclose(s, ce.score_pairs([("python json library", d) for d in docs]), atol=1e-6)
