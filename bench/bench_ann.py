@@ -1106,7 +1106,11 @@ def write_results_md(results, path=None):
     text = "\n".join(L) + "\n"
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
+        # the other benchmarks' sections (their targets tables) survive a rewrite
+        from results_sections import blocks
+
+        kept = blocks(Path(path).read_text()) if Path(path).exists() else []
+        Path(path).write_text(text + "".join("\n" + b for b in kept))
     return text
 
 

@@ -313,6 +313,27 @@ def write_md(res, meta, path):
     Path(path).write_text("\n".join(L) + "\n")
 
 
+def summary_md(res, meta):
+    """The section of bench/RESULTS.md: top-10 recall by budget, the targets, the timing."""
+    rp, tp, dm = res["recall_part"], res.get("timing_part"), meta["data"]
+    partial = (f" **Partial data: {dm['scored']} of {dm['queries']} queries scored so far.**"
+               if dm["scored"] < dm["queries"] else "")
+    L = ["## CUR cross-encoder search (issue 7)", "",
+         f"`{meta['command']}`, {meta['date']}; full tables in [RESULTS_cur.md](RESULTS_cur.md). Debian domain of "
+         f"{rp['items']:,} items; {rp['anchor_queries']} anchor and {rp['test_queries']} test summary queries with exact "
+         f"cross-encoder scores for every item.{partial} Top-10-Recall at a budget of cross-encoder calls:", "",
+         "| method | " + " | ".join(f"@{b}" for b in BUDGETS) + " |", "|---|" + "---:|" * len(BUDGETS)]
+    for m in METHODS:
+        L.append(f"| {m} | " + " | ".join(f"{rp['recall'][m][b]['top10']:.3f}" for b in BUDGETS) + " |")
+    L += ["", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    L += ["| " + " | ".join(row) + " |" for row in targets(res)]
+    if tp:
+        r = tp["rows"]["ADACUR + DE seed"]
+        L += ["", f"Over all {tp['items']:,} items, budget 100: {r['scorer_s']:.2f} s per query in the cross-encoder, "
+              f"{r['other_s'] * 1e3:.0f} ms outside it ({r['ratio'] * 100:.1f}%)."]
+    return "\n".join(L) + "\n"
+
+
 def targets(res):
     out = []
     rp = res.get("recall_part")
@@ -364,6 +385,11 @@ def main(argv=None):
         json.dumps({"meta": meta, "results": res}, indent=1, default=str))
     write_md(res, meta, out)
     log(f"wrote {out}")
+    if not args.quick and args.out is None:
+        from results_sections import update_section
+
+        update_section("cur", summary_md(res, meta))
+        log("updated the cur section of bench/RESULTS.md")
 
 
 if __name__ == "__main__":

@@ -260,6 +260,7 @@ def write_md(res, meta, path):
                   f"{q8['top10_overlap_vs_fp32']:.4f}", q8["top10_overlap_vs_fp32"] >= TARGETS["int8_overlap"])]
     L += ["### Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
     L += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in rows]
+    res["_targets_md"] = L[-len(rows) - 2:]
     L += ["", "## Cross-encoder (debian-cross-encoder, MiniLM-L6, one logit)", ""]
     cr = res["cross"]
     if "skipped" in cr:
@@ -277,6 +278,27 @@ def write_md(res, meta, path):
     L += ["", "Raw numbers: `bench/out/encoders_results.json` (git-ignored)."]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(L) + "\n")
+
+
+def summary_md(res, meta):
+    """The section of bench/RESULTS.md: texts/s against torch and the targets."""
+    bi = res["bi"]
+    ref = bi["sentence-transformers (torch)"]["texts_per_s"]
+    L = ["## Encoders on ONNX Runtime (issue 6)", "",
+         f"`{meta['command']}`, {meta['date']}, {res['threads']} threads, provider `{res.get('provider', 'cpu')}`; "
+         "full tables in [RESULTS_encoders.md](RESULTS_encoders.md).", "",
+         "| method | texts/s | vs torch | top-10 overlap vs fp32 |", "|---|---:|---:|---:|"]
+    for m, v in bi.items():
+        ov = v.get("top10_overlap_vs_fp32")
+        L.append(f"| {m} | {v['texts_per_s']:,.1f} | {v['texts_per_s'] / ref:.2f}x | "
+                 f"{'-' if ov is None else f'{ov:.4f}'} |")
+    cr = res.get("cross", {})
+    if "methods" in cr:
+        t = cr["methods"]["transformers (torch)"]["pairs_per_s"]
+        o = cr["methods"]["vecdex CrossEncoder (ONNX Runtime)"]["pairs_per_s"]
+        L += ["", f"Cross-encoder: {o:,.1f} pairs/s against {t:,.1f} with torch ({o / t:.2f}x)."]
+    L += [""] + res["_targets_md"]
+    return "\n".join(L) + "\n"
 
 
 def losses(res):
@@ -333,6 +355,11 @@ def main(argv=None):
                                                                              indent=1, default=str))
     write_md(res, meta, out)
     log(f"wrote {out}")
+    if not args.quick and args.out is None:
+        from results_sections import update_section
+
+        update_section("encoders", summary_md(res, meta))
+        log("updated the encoders section of bench/RESULTS.md")
 
 
 if __name__ == "__main__":
