@@ -259,7 +259,9 @@ def write_md(res, meta, path):
     dm = meta["data"]
     L.append(f"- Data: bench/data/cur_debian (bench/make_cur_data.py): {dm['items']} debian items across all "
              f"sections, {dm['queries']} summary queries with exact cross-encoder scores for every item "
-             f"({dm['scored']} of {dm['queries']} queries scored; about 35 s of 2 CPU cores per query)")
+             f"({dm['scored']} of {dm['queries']} queries scored"
+             + (f"; {dm['median_query_seconds']:.0f} s per query ({dm['pairs_per_s']:.0f} pairs/s) on "
+                f"{dm.get('threads') or 'all'} threads, the median" if dm.get("median_query_seconds") else "") + ")")
     if dm["scored"] < dm["queries"]:
         L.append(f"- **Partial data**: the ground truth is still being computed (resumable); this run used the "
                  f"{rp['anchor_queries']} anchor and {rp['test_queries']} test queries scored so far")
@@ -374,7 +376,8 @@ def main(argv=None):
             "machine": machine_info(), "quick": args.quick, "threads": args.threads,
             "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "data": {"items": int(d["scores"].shape[1]), "queries": int(d["scores"].shape[0]),
-                     "scored": int(d["done"].sum()), **{k: d["meta"].get(k) for k in ("seconds", "pairs_per_s")}}}
+                     "scored": int(d["done"].sum()),
+                     **{k: d["meta"].get(k) for k in ("median_query_seconds", "pairs_per_s", "threads")}}}
     meta["versions"] = {k: _pkg_version(k) for k in ("vecdex", "onnxruntime", "tokenizers")}
     res = {"recall_part": recall_part(d, args.quick), "dev_part": dev_part(d, args.quick)}
     if not args.no_timing:

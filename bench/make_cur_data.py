@@ -117,10 +117,14 @@ def score(provider: str, threads: int, batch_size: int, max_seconds: float) -> N
         done[qi] = True
         atomic_save(OUT / "scores.npy", scores)
         atomic_save(OUT / "done.npy", done)
-        meta["seconds"] = float(meta["seconds"] + time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        meta["seconds"] = float(meta["seconds"] + took)
+        # the median is the rate: a query's wall time also counts any pause of the process
+        meta.setdefault("query_seconds", []).append(round(took, 2))
         meta.update({"model": CROSS_DIR.name, "provider": provider, "threads": threads,
                      "queries": int(len(queries)), "items": int(len(rows)), "scored": int(done.sum()),
-                     "pairs_per_s": float(done.sum() * len(rows) / max(meta["seconds"], 1e-9))})
+                     "median_query_seconds": float(np.median(meta["query_seconds"])),
+                     "pairs_per_s": float(len(rows) / np.median(meta["query_seconds"]))})
         tmp = meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=1))
         os.replace(tmp, meta_path)
