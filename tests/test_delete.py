@@ -104,15 +104,13 @@ def _assert_padded(ids, dists, m):
 # --------------------------------------------------------------------------
 # property test: search after deletes == brute force over the live rows
 # --------------------------------------------------------------------------
-@given(
-    n=st.integers(1, 250),
-    dim=st.integers(2, 12),
-    frac=st.sampled_from([0.0, 0.02, 0.3, 0.75, 0.95, 1.0]),
-    metric=st.sampled_from(METRICS),
-    k=st.integers(1, 25),
-    filtered=st.booleans(),
-    seed=st.integers(0, 2**31 - 1),
-)
+# indexes of 1-250 rows with 0-100% of them deleted, searched with or without a filter
+_AFTER_DELETES = dict(n=st.integers(1, 250), dim=st.integers(2, 12),
+                      frac=st.sampled_from([0.0, 0.02, 0.3, 0.75, 0.95, 1.0]), metric=st.sampled_from(METRICS),
+                      k=st.integers(1, 25), filtered=st.booleans(), seed=st.integers(0, 2**31 - 1))
+
+
+@given(**_AFTER_DELETES)
 def test_flat_search_equals_brute_force_over_live_rows(n, dim, frac, metric, k, filtered, seed):
     index, model, rng = _build("flat", metric, n, dim, frac, seed)
     queries = clustered(5, dim, seed=seed + 1)
@@ -129,16 +127,7 @@ def test_flat_search_equals_brute_force_over_live_rows(n, dim, frac, metric, k, 
     assert len(index) == int(model.live.sum())
 
 
-@given(
-    n=st.integers(1, 250),
-    dim=st.integers(2, 12),
-    frac=st.sampled_from([0.0, 0.02, 0.3, 0.75, 0.95, 1.0]),
-    metric=st.sampled_from(METRICS),
-    k=st.integers(1, 25),
-    filtered=st.booleans(),
-    plan=st.sampled_from(["auto", "auto", "exact_scan", "post_filter", "filtered_graph"]),
-    seed=st.integers(0, 2**31 - 1),
-)
+@given(**_AFTER_DELETES, plan=st.sampled_from(["auto", "auto", "exact_scan", "post_filter", "filtered_graph"]))
 def test_hnsw_search_after_deletes(n, dim, frac, metric, k, filtered, plan, seed):
     index, model, rng = _build("hnsw", metric, n, dim, frac, seed)
     queries = clustered(5, dim, seed=seed + 1)

@@ -426,8 +426,8 @@ def test_smoothing_keeps_the_float_model(bi_dir, demo_texts):
     model = onnx.load(str(bi_dir / enc.config["model_file"]))
     nodes = sm.smoothable_nodes(model.graph, ("MatMul", "Attention"), set())
     assert len(nodes) == 24
-    maxima = sm.activation_maxima(model, enc.tokenizer, enc._with_type_ids, sorted({n.input[0] for n in nodes}),
-                                  demo_texts[:40], threads=2)
+    maxima = sm.activation_maxima(model, enc.tokenizer, sorted({n.input[0] for n in nodes}), demo_texts[:40],
+                                  threads=2)
     assert all(m is not None and np.all(m >= 0) for m in maxima.values())
     smoothed = sm.smooth_model(model, nodes, maxima, 0.85)
     assert sum(n.op_type == "Mul" and n.name.endswith("/smooth") for n in smoothed.graph.node) == 24

@@ -45,6 +45,18 @@ inline void register_cur(pybind11::module_& m) {
     if (ids.ndim() != 1) throw InvalidArgument("ids must be 1-D");
     return static_cast<std::size_t>(ids.shape(0));
   };
+  // A (len(ids), width) array filled by one of CurIndex's per-id getters, without the GIL.
+  auto rows_for = [ids_of](const CurIndex& index, const U64& ids, std::size_t width,
+                           void (CurIndex::*get)(const label_t*, std::size_t, float*) const) {
+    const std::size_t n = ids_of(ids);
+    py::array_t<float> out({n, width});
+    float* o = out.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      (index.*get)(ids.data(), n, o);
+    }
+    return out;
+  };
   auto side_of = [](const CurIndex& index, const std::optional<F32>& q) -> const float* {
     if (!q) return nullptr;
     if (q->ndim() != 1 || static_cast<std::size_t>(q->shape(0)) != index.side_dim())
@@ -93,26 +105,12 @@ inline void register_cur(pybind11::module_& m) {
              index.remove(ids.data(), n);
            })
       .def("embeddings",
-           [ids_of](const CurIndex& index, const U64& ids) {
-             const std::size_t n = ids_of(ids);
-             py::array_t<float> out({n, index.anchor_count()});
-             float* o = out.mutable_data();
-             {
-               py::gil_scoped_release nogil;
-               index.embeddings(ids.data(), n, o);
-             }
-             return out;
+           [rows_for](const CurIndex& index, const U64& ids) {
+             return rows_for(index, ids, index.anchor_count(), &CurIndex::embeddings);
            })
       .def("side_vectors",
-           [ids_of](const CurIndex& index, const U64& ids) {
-             const std::size_t n = ids_of(ids);
-             py::array_t<float> out({n, index.side_dim()});
-             float* o = out.mutable_data();
-             {
-               py::gil_scoped_release nogil;
-               index.side_vectors(ids.data(), n, o);
-             }
-             return out;
+           [rows_for](const CurIndex& index, const U64& ids) {
+             return rows_for(index, ids, index.side_dim(), &CurIndex::side_vectors);
            })
       .def(
           "fit",

@@ -93,22 +93,11 @@ std::vector<label_t> IndexBase::live_ids() const {
   return out;
 }
 
-std::vector<node_t> IndexBase::distinct_rows_of(const label_t* ids, std::size_t n) const {
-  std::vector<node_t> rows(n);
-  Bitset seen(labels_.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!labels_.find(ids[i], &rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
-    if (seen.test(rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
-    seen.set(rows[i]);
-  }
-  return rows;
-}
-
 void IndexBase::remove(const label_t* ids, std::size_t n) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
   if (n == 0) return;
-  const std::vector<node_t> rows = distinct_rows_of(ids, n);
+  const std::vector<node_t> rows = labels_.distinct_rows_of(ids, n);
   deleted_.grow(labels_.size());
   for (std::size_t i = 0; i < n; ++i) {
     deleted_.set(rows[i]);
@@ -163,7 +152,7 @@ Schema IndexBase::schema() const {
 void IndexBase::update_attributes(const label_t* ids, std::size_t n, const AttributeBatch& batch) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (read_only()) throw InvalidArgument("index is read-only (memory-mapped); load it with mmap=False to modify it");
-  const std::vector<node_t> rows = distinct_rows_of(ids, n);
+  const std::vector<node_t> rows = labels_.distinct_rows_of(ids, n);
   attributes_.check(batch, n);
   attributes_.assign(rows.data(), n, batch);
   attributes_updated(rows.data(), n, batch);
@@ -542,19 +531,9 @@ void IndexBase::save(const std::string& path) const {
 
 void IndexBase::load_common(const IndexFileReader& r, bool view) {
   const FileInfo& info = r.info();
-  deleted_ = Bitset();
-  deleted_count_ = 0;
-  if (r.has(section::kDeleted)) {
-    // Copied (it is small and changes with the next delete): one bit per row, none past the last.
-    const std::size_t words = static_cast<std::size_t>((info.count + 63) / 64);
-    const AlignedArray<std::uint64_t> a = r.array<std::uint64_t>(section::kDeleted, words, false);
-    if (info.count % 64 && (a[words - 1] >> (info.count % 64)) != 0)
-      throw FormatError("corrupt index file: section DELR marks rows past the last row");
-    Bitset deleted(static_cast<std::size_t>(info.count));
-    std::copy(a.data(), a.data() + words, deleted.mutable_words());
-    deleted_count_ = deleted.count();
-    if (deleted_count_) deleted_ = std::move(deleted);
-  }
+  deleted_ = read_deleted_rows(r, static_cast<std::size_t>(info.count));
+  deleted_count_ = deleted_.count();
+  if (!deleted_count_) deleted_ = Bitset();
   labels_ = LabelMap(r.array<label_t>(section::kLabels, info.count, view), deleted_count_ ? &deleted_ : nullptr);
   codes_->read(r, info.count, view);
   if (full_) full_->read(r, info.count, view);

@@ -1,6 +1,9 @@
 #include "vecdex/label_map.h"
 
+#include <algorithm>
 #include <unordered_set>
+
+#include "vecdex/io/file_format.h"
 
 namespace vecdex {
 
@@ -16,6 +19,35 @@ LabelMap::LabelMap(AlignedArray<label_t> labels, const Bitset* deleted) : labels
     if (!rows_.emplace(id, static_cast<node_t>(i)).second)
       throw FormatError("corrupt index file: invalid or repeated id " + std::to_string(id));
   }
+}
+
+std::vector<node_t> LabelMap::rows_of(const label_t* ids, std::size_t n) const {
+  std::vector<node_t> rows(n);
+  for (std::size_t i = 0; i < n; ++i)
+    if (!find(ids[i], &rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+  return rows;
+}
+
+std::vector<node_t> LabelMap::distinct_rows_of(const label_t* ids, std::size_t n) const {
+  std::vector<node_t> rows = rows_of(ids, n);
+  Bitset seen(labels_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (seen.test(rows[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
+    seen.set(rows[i]);
+  }
+  return rows;
+}
+
+Bitset read_deleted_rows(const IndexFileReader& r, std::size_t rows) {
+  if (!r.has(section::kDeleted)) return Bitset();
+  // Copied (it is small and changes with the next delete): one bit per row, none past the last.
+  const std::size_t words = (rows + 63) / 64;
+  const AlignedArray<std::uint64_t> a = r.array<std::uint64_t>(section::kDeleted, words, false);
+  if (rows % 64 && (a[words - 1] >> (rows % 64)) != 0)
+    throw FormatError("corrupt index file: section DELR marks rows past the last row");
+  Bitset deleted(rows);
+  std::copy(a.data(), a.data() + words, deleted.mutable_words());
+  return deleted;
 }
 
 bool LabelMap::find(label_t id, node_t* row) const {

@@ -170,9 +170,6 @@ class IndexBase {
   void search_live_rows(const float* queries, std::size_t nq, std::size_t k, const SearchParams& params,
                         std::int64_t* ids, float* distances) const;
 
-  // The rows of ids that are all present and distinct; InvalidArgument naming the first that is
-  // not. The caller holds rw_.
-  std::vector<node_t> distinct_rows_of(const label_t* ids, std::size_t n) const;
   // Copies rows into the stored space (checked finite, normalised for cosine); `what` names
   // them in errors.
   std::unique_ptr<float[]> prepare_rows(const float* rows, std::size_t n, const char* what) const;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <unordered_map>
+#include <vector>
 
 #include "vecdex/attributes/bitset.h"
 #include "vecdex/common.h"
@@ -30,6 +31,10 @@ class LabelMap {
   // Throws InvalidArgument naming the first id that is out of range, repeated, or present.
   void check_new(const label_t* ids, std::size_t n) const;
   void append(const label_t* ids, std::size_t n);
+  // Rows of ids; InvalidArgument naming the first id that is absent (or, for distinct_rows_of,
+  // given twice).
+  std::vector<node_t> rows_of(const label_t* ids, std::size_t n) const;
+  std::vector<node_t> distinct_rows_of(const label_t* ids, std::size_t n) const;
   // Drops a (present) id from the id -> row map; its row keeps the id in labels().
   void remove(label_t id) { rows_.erase(id); }
   std::size_t memory_bytes() const;
@@ -39,5 +44,11 @@ class LabelMap {
   std::unordered_map<label_t, node_t> rows_;
   label_t next_default_ = 0;
 };
+
+class IndexFileReader;
+
+// The DELR section of a file of `rows` rows (one bit per deleted row), checked; an empty set when
+// the file has none.
+Bitset read_deleted_rows(const IndexFileReader& r, std::size_t rows);
 
 }  // namespace vecdex

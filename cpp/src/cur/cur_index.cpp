@@ -62,17 +62,6 @@ label_t CurIndex::next_default_id() const {
   return labels_.next_default();
 }
 
-std::vector<node_t> CurIndex::distinct_rows(const label_t* ids, std::size_t n) const {
-  std::vector<node_t> out(n);
-  Bitset seen(rows());
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!labels_.find(ids[i], &out[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
-    if (seen.test(out[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is given twice");
-    seen.set(out[i]);
-  }
-  return out;
-}
-
 void CurIndex::add(const label_t* ids, std::size_t m, const float* scores, const float* side) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (m == 0) return;
@@ -113,7 +102,7 @@ void CurIndex::add(const label_t* ids, std::size_t m, const float* scores, const
 void CurIndex::remove(const label_t* ids, std::size_t n) {
   std::unique_lock<std::shared_mutex> g(rw_);
   if (n == 0) return;
-  const std::vector<node_t> rs = distinct_rows(ids, n);
+  const std::vector<node_t> rs = labels_.distinct_rows_of(ids, n);
   deleted_.grow(rows());
   for (std::size_t i = 0; i < n; ++i) {
     deleted_.set(rs[i]);
@@ -134,18 +123,15 @@ void CurIndex::embedding_row(node_t row, float* out) const {
 
 void CurIndex::embeddings(const label_t* ids, std::size_t n, float* out) const {
   std::shared_lock<std::shared_mutex> g(rw_);
-  std::vector<node_t> rs(n);
-  for (std::size_t i = 0; i < n; ++i)
-    if (!labels_.find(ids[i], &rs[i])) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+  const std::vector<node_t> rs = labels_.rows_of(ids, n);
   for (std::size_t i = 0; i < n; ++i) embedding_row(rs[i], out + i * anchor_count_);
 }
 
 void CurIndex::side_vectors(const label_t* ids, std::size_t n, float* out) const {
   std::shared_lock<std::shared_mutex> g(rw_);
+  const std::vector<node_t> rs = labels_.rows_of(ids, n);
   for (std::size_t i = 0; i < n; ++i) {
-    node_t r;
-    if (!labels_.find(ids[i], &r)) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
-    const float* src = side_.data() + std::size_t(r) * side_dim_;
+    const float* src = side_.data() + std::size_t(rs[i]) * side_dim_;
     std::copy(src, src + side_dim_, out + i * side_dim_);
   }
 }
@@ -173,7 +159,7 @@ QueryFit CurIndex::fit(const label_t* scored, const float* scores, std::size_t m
   QueryFit out;
   out.uses_side = side_query != nullptr;
   if (side_query) check_side_query(side_query);
-  const std::vector<node_t> rs = distinct_rows(scored, m);
+  const std::vector<node_t> rs = labels_.distinct_rows_of(scored, m);
   const std::size_t k = anchor_count_, width = k + (out.uses_side ? 1 : 0);
   std::vector<float> a(m * width);
   double emb2 = 0, side2 = 0;
@@ -226,13 +212,12 @@ void CurIndex::approximate(const QueryFit& f, const float* side_query, const lab
                            float* out) const {
   std::shared_lock<std::shared_mutex> g(rw_);
   check_fit(f, side_query);
+  const std::vector<node_t> rs = labels_.rows_of(ids, n);
   std::vector<float> row(anchor_count_);
   for (std::size_t i = 0; i < n; ++i) {
-    node_t r;
-    if (!labels_.find(ids[i], &r)) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
-    embedding_row(r, row.data());
+    embedding_row(rs[i], row.data());
     out[i] = kernels().dot(f.coefficients.data(), row.data(), anchor_count_);
-    if (f.uses_side) out[i] += f.side_weight * side_score(side_query, r);
+    if (f.uses_side) out[i] += f.side_weight * side_score(side_query, rs[i]);
   }
 }
 
@@ -315,16 +300,9 @@ std::unique_ptr<CurIndex> CurIndex::load(const std::string& path) {
     for (std::size_t i = 0; i < n * side_dim; ++i)
       if (!std::isfinite(index->side_[i])) throw FormatError("corrupt index file: a stored vector is not finite");
   }
-  if (r.has(section::kDeleted)) {
-    const std::size_t words = (n + 63) / 64;
-    const AlignedArray<std::uint64_t> a = r.array<std::uint64_t>(section::kDeleted, words, false);
-    if (n % 64 && (a[words - 1] >> (n % 64)) != 0)
-      throw FormatError("corrupt index file: section DELR marks rows past the last row");
-    Bitset deleted(n);
-    std::copy(a.data(), a.data() + words, deleted.mutable_words());
-    index->deleted_count_ = deleted.count();
-    if (index->deleted_count_) index->deleted_ = std::move(deleted);
-  }
+  Bitset deleted = read_deleted_rows(r, n);
+  index->deleted_count_ = deleted.count();
+  if (index->deleted_count_) index->deleted_ = std::move(deleted);
   index->labels_ = LabelMap(r.array<label_t>(section::kLabels, n, false),
                             index->deleted_count_ ? &index->deleted_ : nullptr);
   return index;

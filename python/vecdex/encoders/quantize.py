@@ -14,7 +14,7 @@ import numpy as np
 from . import export as _export
 from . import smooth as _smooth
 from ._deps import require
-from .tokenize import check_texts
+from .tokenize import Tokenizer, check_texts
 
 
 class QualityError(ValueError):
@@ -131,10 +131,9 @@ def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine:
             model = onnx.load(str(source))
             nodes = _smooth.smoothable_nodes(model.graph, tuple(op_types), set(excluded))
             if nodes:
-                probe = TextEncoder(model_dir, threads=threads)
-                maxima = _smooth.activation_maxima(model, probe.tokenizer, probe._with_type_ids,
-                                                   sorted({n.input[0] for n in nodes}), sample_texts[:256], threads)
-                del probe
+                tokenizer = Tokenizer(model_dir / _export.TOKENIZER_NAME, cfg["max_length"], cfg["pad_id"])
+                maxima = _smooth.activation_maxima(model, tokenizer, sorted({n.input[0] for n in nodes}),
+                                                   sample_texts[:256], threads)
                 source = tmp / "smoothed.onnx"
                 onnx.save(_smooth.smooth_model(model, nodes, maxima, float(smooth)), str(source))
                 smoothed = len(nodes)

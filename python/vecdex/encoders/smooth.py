@@ -21,19 +21,19 @@ _SCALE_LIMIT = 1e4  # s_j is clipped to [1/limit, limit] so no channel is scaled
 def smoothable_nodes(graph, op_types, excluded):
     """Nodes of `op_types` whose second input is a constant 2-D weight (MatMul; the fused
     Attention op's packed QKV weight), minus the `excluded` node names."""
-    numpy_helper = require("onnx").numpy_helper
+    float32 = require("onnx").TensorProto.FLOAT
     inits = {i.name: i for i in graph.initializer}
     out = []
     for node in graph.node:
         if node.op_type not in op_types or node.name in excluded or len(node.input) < 2:
             continue
         w = inits.get(node.input[1])
-        if w is not None and len(w.dims) == 2 and numpy_helper.to_array(w).dtype == np.float32:
+        if w is not None and len(w.dims) == 2 and w.data_type == float32:
             out.append(node)
     return out
 
 
-def activation_maxima(model, tokenizer, with_type_ids, tensor_names, texts, threads=None, batch_size=16):
+def activation_maxima(model, tokenizer, tensor_names, texts, threads=None, batch_size=16):
     """Per-channel max |activation| of each named tensor over `texts` (padding tokens included,
     since dynamic quantisation sees them too)."""
     onnx = require("onnx")
@@ -49,6 +49,7 @@ def activation_maxima(model, tokenizer, with_type_ids, tensor_names, texts, thre
         so.intra_op_num_threads = int(threads)
     so.log_severity_level = 3
     sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    with_type_ids = "token_type_ids" in {i.name for i in sess.get_inputs()}
     maxima = {name: None for name in tensor_names}
     encodings = tokenizer.encode(list(texts))
     for start in range(0, len(encodings), batch_size):

@@ -76,7 +76,6 @@ class CurIndex {
 
  private:
   std::size_t rows() const { return labels_.size(); }
-  std::vector<node_t> distinct_rows(const label_t* ids, std::size_t n) const;
   void embedding_row(node_t row, float* out) const;
   // Approximate scores of all rows into out (rows() values).
   void score_rows(const QueryFit& f, const float* side_query, float* out, int num_threads) const;
