@@ -868,7 +868,9 @@ def machine_info():
     except (OSError, ValueError, IndexError):
         pass
     commit = _run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    if commit and _run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]):
+    # the results files are this run's output, so a change to them alone is not a dirty tree
+    if commit and _run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--",
+                        ".", ":(exclude,glob)bench/RESULTS*.md"]):
         commit += " (dirty)"
     info["git_commit"] = commit or "(none)"
     try:
