@@ -183,6 +183,17 @@ def test_anncur_random_anchors_follow_random_state():
     assert len(set(a[2]["scored_ids"][:25].tolist())) == 25
 
 
+@pytest.mark.parametrize("method", ["adacur", "anncur"])
+def test_default_ridge_depends_on_the_method(method):
+    sc, index = build(n=600)
+    kw = dict(k=10, budget=80, method=method, random_state=3, early_stop=False, return_info=True)
+    default = index.search(45, **kw)[2]["scored_ids"]
+    chosen = index.search(45, ridge=vecdex.cur.DEFAULT_RIDGE[method], **kw)[2]["scored_ids"]
+    other = index.search(45, ridge=vecdex.cur.DEFAULT_RIDGE[method] * 100, **kw)[2]["scored_ids"]
+    np.testing.assert_array_equal(default, chosen)
+    assert not np.array_equal(default, other)  # the strength changes what is scored, so the check above bites
+
+
 # ---- ADACUR -------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,10 @@ _FORMAT = 1
 METHODS = ("adacur", "anncur")
 SOLVERS = ("pinv", "ridge")
 APPROXIMATIONS = ("dense", "hnsw")
+# Ridge strength per method, chosen by leave-one-out over the debian anchor queries (never the test
+# queries; bench/RESULTS_cur.md). ADACUR refits on the items it judged best, which are alike and
+# make an ill-conditioned system; ANNCUR's random anchor items are diverse and need less.
+DEFAULT_RIDGE = {"adacur": 0.1, "anncur": 0.01}
 _HNSW_DEFAULTS = {"M": 16, "ef_construction": 200, "ef": 128}
 
 
@@ -290,7 +294,7 @@ class CURIndex:
 
     def search(self, query, k: int = 10, budget: int = 100, rounds: int = 5, seed=None, *, method: str = "adacur",
                anchor_items=None, n_anchor_items=None, blend: bool = False, query_vector=None,
-               solver: str = "ridge", rcond: float = 1e-3, ridge: float = 0.1, early_stop: bool = True,
+               solver: str = "ridge", rcond: float = 1e-3, ridge: float | None = None, early_stop: bool = True,
                return_info: bool = False, random_state=None, num_threads: int = 0):
         """The k items with the highest exact scores among those the search scored: (ids, scores),
         best first (ties by id), at most `budget` scorer pairs in all.
@@ -303,9 +307,10 @@ class CURIndex:
             round is drawn at random.
         blend: fit the dual encoder's similarity as one more feature (needs item vectors; the
             query's vector is `query_vector` or ``dual_encoder.encode([query])``).
-        solver: "ridge" (penalty `ridge` x the mean diagonal of the Gram matrix; the default, chosen
-            by leave-one-out over the debian anchor queries, see bench/RESULTS_cur.md) or "pinv"
-            (ANNCUR's truncated pseudo-inverse: singular values <= rcond x the largest dropped).
+        solver: "ridge" (penalty `ridge` x the mean diagonal of the Gram matrix; the default) or
+            "pinv" (ANNCUR's truncated pseudo-inverse: singular values <= rcond x the largest
+            dropped). `ridge` defaults to 0.1 for ADACUR and 0.01 for ANNCUR, chosen by
+            leave-one-out over the debian anchor queries (bench/RESULTS_cur.md).
         early_stop: ADACUR stops when a round leaves the top-k unchanged.
         return_info: also return a dict: scored ids in scoring order with their exact scores,
             `calls` (pairs scored), `rounds`, and seconds inside and outside the scorer.
@@ -318,6 +323,8 @@ class CURIndex:
             raise ValueError(f"unknown method {method!r}: expected one of {METHODS}")
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}: expected one of {SOLVERS}")
+        if ridge is None:
+            ridge = DEFAULT_RIDGE[method]
         for name, value in (("rcond", rcond), ("ridge", ridge)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
                 raise TypeError(f"{name} must be a finite number")
@@ -543,4 +550,4 @@ class CURIndex:
         return obj
 
 
-__all__ = ["CURIndex", "SIDECAR_SUFFIX", "METHODS", "SOLVERS", "APPROXIMATIONS"]
+__all__ = ["CURIndex", "SIDECAR_SUFFIX", "METHODS", "SOLVERS", "APPROXIMATIONS", "DEFAULT_RIDGE"]
