@@ -213,7 +213,8 @@ def dev_part(d, quick):
                 ids, _ = index.search(int(a), k=10, budget=budget, method="anncur", random_state=int(a), **kw)
                 table.setdefault((f"ANNCUR, {name}{default_mark('anncur', kw)}", budget), []).append(recall_at(ids, scores[a], 10))
     rows = {}
-    for (label, budget), v in table.items():
+    group = lambda label: (label.startswith("ANNCUR"), "blend" in label, label != "DE + rerank")  # noqa: E731
+    for (label, budget), v in sorted(table.items(), key=lambda kv: group(kv[0][0])):
         rows.setdefault(label, {})[budget] = float(np.mean(v))
     return {"queries": int(anchors.size), "rows": rows}
 
