@@ -211,10 +211,14 @@ def dev_part(d, quick):
                     label = f"ADACUR + DE seed{' + blend' if blend else ''}, {name}{default_mark('adacur', kw)}"
                     table.setdefault((label, budget), []).append(recall_at(ids, scores[a], 10))
                 ids, _ = index.search(int(a), k=10, budget=budget, method="anncur", random_state=int(a), **kw)
-                table.setdefault((f"ANNCUR, {name}{default_mark('anncur', kw)}", budget), []).append(recall_at(ids, scores[a], 10))
+                label = f"ANNCUR, {name}{default_mark('anncur', kw)}"
+                table.setdefault((label, budget), []).append(recall_at(ids, scores[a], 10))
+    def group(item):  # DE first, then ADACUR, ADACUR + blend, ANNCUR
+        label = item[0][0]
+        return label.startswith("ANNCUR"), "blend" in label, label != "DE + rerank"
+
     rows = {}
-    group = lambda label: (label.startswith("ANNCUR"), "blend" in label, label != "DE + rerank")  # noqa: E731
-    for (label, budget), v in sorted(table.items(), key=lambda kv: group(kv[0][0])):
+    for (label, budget), v in sorted(table.items(), key=group):
         rows.setdefault(label, {})[budget] = float(np.mean(v))
     return {"queries": int(anchors.size), "rows": rows}
 
