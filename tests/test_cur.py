@@ -301,6 +301,13 @@ def test_blend_with_dual_encoder_vectors():
                                rtol=1e-4, atol=1e-4 * np.abs(want).max())
     with pytest.raises(ValueError, match="query_vector"):
         index.search(12, blend=True)
+    # blend=None (the default) blends exactly when a query vector is at hand
+    kw = dict(k=10, budget=40, random_state=3, early_stop=False, return_info=True)
+    auto = index.search(12, query_vector=sc.queries[12], **kw)[2]["scored_ids"]
+    np.testing.assert_array_equal(auto, index.search(12, query_vector=sc.queries[12], blend=True, **kw)[2]["scored_ids"])
+    unblended = index.search(12, query_vector=sc.queries[12], blend=False, **kw)[2]["scored_ids"]
+    assert not np.array_equal(auto, unblended)
+    np.testing.assert_array_equal(index.search(12, **kw)[2]["scored_ids"], unblended)
     with pytest.raises(ValueError, match="dimension"):
         index.search(12, blend=True, query_vector=np.ones(3))
     sc2, plain_index = build()
@@ -536,6 +543,10 @@ def test_dual_encoder_encodes_each_item_once():
     assert enc.encoded == 6
     ids, scores = index.search("a", k=2, budget=6, blend=True)  # the query is encoded by the dual encoder
     assert enc.encoded == 7 and index.get_items(ids) == ["aaaa", "aab"]
+    index.search("a", k=2, budget=6)  # blend=None: the dual encoder is at hand, so it blends
+    assert enc.encoded == 8
+    index.search("a", k=2, budget=6, blend=False)
+    assert enc.encoded == 8
     empty = vecdex.CURIndex(scorer, [], anchor_queries=["a"], item_vectors=np.zeros((0, 3)))
     assert empty._core.side_dim == 3
     with pytest.raises(ValueError, match="item_vectors"):

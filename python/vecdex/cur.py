@@ -293,7 +293,7 @@ class CURIndex:
     # ---- search ------------------------------------------------------------------------------
 
     def search(self, query, k: int = 10, budget: int = 100, rounds: int = 5, seed=None, *, method: str = "adacur",
-               anchor_items=None, n_anchor_items=None, blend: bool = False, query_vector=None,
+               anchor_items=None, n_anchor_items=None, blend: bool | None = None, query_vector=None,
                solver: str = "ridge", rcond: float = 1e-3, ridge: float | None = None, early_stop: bool = True,
                return_info: bool = False, random_state=None, num_threads: int = 0):
         """The k items with the highest exact scores among those the search scored: (ids, scores),
@@ -306,7 +306,10 @@ class CURIndex:
             or a sequence of ids, best first. Without one (and without anchor_items) the first
             round is drawn at random.
         blend: fit the dual encoder's similarity as one more feature (needs item vectors; the
-            query's vector is `query_vector` or ``dual_encoder.encode([query])``).
+            query's vector is `query_vector` or ``dual_encoder.encode([query])``). None (the
+            default) blends when it can be done: a `query_vector` is given, or the index keeps
+            item vectors and has a dual_encoder. The leave-one-out over the debian anchor queries
+            found blending better at every budget (bench/RESULTS_cur.md).
         solver: "ridge" (penalty `ridge` x the mean diagonal of the Gram matrix; the default) or
             "pinv" (ANNCUR's truncated pseudo-inverse: singular values <= rcond x the largest
             dropped). `ridge` defaults to 0.1 for ADACUR and 0.01 for ANNCUR, chosen by
@@ -336,6 +339,8 @@ class CURIndex:
         if method == "anncur" and seed is not None:
             raise ValueError("seed applies to method='adacur'; ANNCUR scores anchor items first")
         rng = _rng(random_state)
+        if blend is None:
+            blend = query_vector is not None or bool(self._core.side_dim and self.dual_encoder is not None)
         side_query = self._side_query(query, query_vector) if blend else None
 
         live = self.ids()
