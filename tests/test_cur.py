@@ -304,7 +304,8 @@ def test_blend_with_dual_encoder_vectors():
     # blend=None (the default) blends exactly when a query vector is at hand
     kw = dict(k=10, budget=40, random_state=3, early_stop=False, return_info=True)
     auto = index.search(12, query_vector=sc.queries[12], **kw)[2]["scored_ids"]
-    np.testing.assert_array_equal(auto, index.search(12, query_vector=sc.queries[12], blend=True, **kw)[2]["scored_ids"])
+    blended = index.search(12, query_vector=sc.queries[12], blend=True, **kw)[2]["scored_ids"]
+    np.testing.assert_array_equal(auto, blended)
     unblended = index.search(12, query_vector=sc.queries[12], blend=False, **kw)[2]["scored_ids"]
     assert not np.array_equal(auto, unblended)
     np.testing.assert_array_equal(index.search(12, **kw)[2]["scored_ids"], unblended)

@@ -13,7 +13,7 @@ scored exactly, and the top-k by exact score is returned.
 * ADACUR (``method="adacur"``, the default): the budget is split over rounds; every round refits
   on all items scored so far and scores the best unscored ones next. The first round may come
   from a dual-encoder retrieval (``seed=``), and the dual encoder's similarity may be blended in
-  as one more fitted feature (``blend=True``).
+  as one more fitted feature (``blend``, on whenever the query's vector is at hand).
 
 R, the least-squares solves, the approximate scores and the top-k selection are native
 (vecdex._core.CurIndex); this module only calls the scorer. The scorer is any callable
@@ -80,7 +80,7 @@ class CURIndex:
         (otherwise the scorer is called once per anchor query with all items).
     storage: "float32" or "float16" for R.
     item_vectors / dual_encoder: dual-encoder vectors of the items, given (n, d) or computed with
-        ``dual_encoder.encode(items)``; needed only for ``blend=True``.
+        ``dual_encoder.encode(items)``; used only for the blend.
     approximate: how the best approximated items are found. "dense" (default) scores every item
         (one native matrix-vector product per round: a few ms per 100k items). "hnsw" searches
         an inner-product HNSW graph over the item embeddings (dual-encoder vectors appended)
@@ -481,10 +481,12 @@ class CURIndex:
 
     def _side_query(self, query, query_vector) -> np.ndarray:
         if not self._core.side_dim:
-            raise ValueError("blend=True needs dual-encoder vectors: build the index with item_vectors or dual_encoder")
+            raise ValueError("blending needs dual-encoder vectors: build the index with item_vectors or "
+                             "dual_encoder, or pass blend=False")
         if query_vector is None:
             if self.dual_encoder is None:
-                raise ValueError("blend=True needs the query's dual-encoder vector: give query_vector or a dual_encoder")
+                raise ValueError("blending needs the query's dual-encoder vector: give query_vector or a "
+                                 "dual_encoder")
             query_vector = self.dual_encoder.encode([query])[0]
         v = np.asarray(query_vector)
         if v.dtype.kind not in "fiu":
