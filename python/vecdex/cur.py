@@ -172,10 +172,11 @@ class CURIndex:
     def _graph_add(self, ids: np.ndarray) -> None:
         if self._graph is None or ids.size == 0:
             return
-        rows = self._core.embeddings(ids.astype(np.uint64))
+        ids = ids.astype(np.uint64)
+        rows = self._core.embeddings(ids)
         if self._core.side_dim:
-            rows = np.hstack([rows, self._core.side_vectors(ids.astype(np.uint64))])
-        self._graph.add(rows, ids=ids.astype(np.uint64))
+            rows = np.hstack([rows, self._core.side_vectors(ids)])
+        self._graph.add(rows, ids=ids)
 
     def _call(self, query, items) -> np.ndarray:
         """The scorer on (query, items), checked: one finite float per item."""
@@ -533,7 +534,7 @@ class CURIndex:
             n, digest = int(doc["n"]), str(doc["ids_sha256"])
             approximate = doc.get("approximate", "dense")
             approximate, hnsw_params = cls._check_approximate(
-                approximate, {k: v for k, v in doc.get("hnsw", {}).items()} if approximate == "hnsw" else None)
+                approximate, dict(doc.get("hnsw", {})) if approximate == "hnsw" else None)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{side!r} is not a valid CUR sidecar: {e!r}") from None
         native = _core.CurIndex.load(path)

@@ -122,14 +122,15 @@ def quantize_int8(model_dir, out_dir, sample_texts, queries=None, *, min_cosine:
     try:
         onnx = require("onnx")
         source = model_dir / cfg["model_file"]
-        graph = onnx.load(str(source), load_external_data=False).graph
+        # smoothing rewrites the weights, so only then is the whole model read
+        model = onnx.load(str(source), load_external_data=bool(smooth))
+        graph = model.graph
         if isinstance(exclude, str):
             exclude = (exclude,)
         excluded = [n.name for n in graph.node if any(p in n.name for p in exclude)]
         smoothed = 0
         if smooth:
-            model = onnx.load(str(source))
-            nodes = _smooth.smoothable_nodes(model.graph, tuple(op_types), set(excluded))
+            nodes = _smooth.smoothable_nodes(graph, tuple(op_types), set(excluded))
             if nodes:
                 tokenizer = Tokenizer(model_dir / _export.TOKENIZER_NAME, cfg["max_length"], cfg["pad_id"])
                 maxima = _smooth.activation_maxima(model, tokenizer, sorted({n.input[0] for n in nodes}),
